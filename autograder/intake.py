@@ -1,0 +1,245 @@
+"""Turn a submission (folder, .py file, zip or notebook) into module sources for the worker.
+
+Nothing here runs student code: files are read as text, zips are extracted with checks, and
+notebooks are reduced to their definitions. The result maps each contract module name to the
+source the worker imports under that name (functions are found by name).
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import nbformat
+
+MODULES = ("attention", "masks", "positional", "bpe", "decoding", "transformer")
+MAX_SOURCE_BYTES = 2 * 1024 * 1024  # one module or notebook's code
+MAX_ZIP_MEMBERS = 200
+MAX_ZIP_BYTES = 20 * 1024 * 1024  # all members, uncompressed
+MAX_HELPER_MODULES = 20
+
+
+class SubmissionError(ValueError):
+    """The submission cannot be graded at all (unreadable, empty, malformed archive...)."""
+
+
+@dataclass
+class Submission:
+    """What the worker receives: module name -> source, plus notes for the report."""
+
+    path: Path
+    kind: str  # "folder" | "py" | "zip" | "notebook"
+    modules: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+    module_errors: dict[str, str] = field(default_factory=dict)  # module -> why it is missing
+
+    @property
+    def digest(self) -> str:
+        """sha256 over the module sources: the gradebook's submission key."""
+        h = hashlib.sha256()
+        for name in sorted(self.modules):
+            h.update(name.encode() + b"\0" + self.modules[name].encode() + b"\0")
+        return h.hexdigest()
+
+
+def student_id(path: Path) -> str:
+    """The student id a file or folder name gives: `alice.ipynb` -> `alice`."""
+    name = path.name
+    for suffix in (".ipynb", ".zip", ".py"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def load_submission(path: Path | str) -> Submission:
+    """Read a submission of any supported kind."""
+    path = Path(path)
+    if not path.exists():
+        raise SubmissionError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return _from_sources(path, "folder", _read_folder(path))
+    suffix = path.suffix.lower()
+    if suffix == ".py":
+        return _from_single_file(path, "py", _read_text(path))
+    if suffix == ".ipynb":
+        source, notes = notebook_definitions(path)
+        submission = _from_single_file(path, "notebook", source)
+        submission.notes[:0] = notes
+        return submission
+    if suffix == ".zip":
+        return _from_sources(path, "zip", read_zip(path))
+    raise SubmissionError(f"{path}: expected a folder, a .py file, a .ipynb notebook or a .zip")
+
+
+def _read_text(path: Path) -> str:
+    if path.stat().st_size > MAX_SOURCE_BYTES:
+        raise SubmissionError(f"{path}: larger than {MAX_SOURCE_BYTES // 1024} KiB")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SubmissionError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _from_single_file(path: Path, kind: str, source: str) -> Submission:
+    """One file: named after a module -> that module; otherwise it serves every module."""
+    if path.stem in MODULES and kind == "py":
+        modules = {path.stem: source}
+    else:
+        modules = {name: source for name in MODULES}
+    return _finish(Submission(path, kind, modules))
+
+
+def _read_folder(folder: Path) -> dict[str, str]:
+    """`*.py` files of the folder, or of the one sub-folder that holds the modules."""
+    candidates = [folder] + sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
+    for place in candidates:
+        files = {p.stem: p for p in place.glob("*.py") if p.is_file() and not p.is_symlink()}
+        if set(files) & set(MODULES):
+            return {name: _read_text(p) for name, p in sorted(files.items())[: len(MODULES) + MAX_HELPER_MODULES]}
+    notebooks = sorted(folder.glob("*.ipynb"))
+    if len(notebooks) == 1:
+        source, _ = notebook_definitions(notebooks[0])
+        return {name: source for name in MODULES}
+    raise SubmissionError(f"{folder}: no {', '.join(m + '.py' for m in MODULES)} found")
+
+
+def _from_sources(path: Path, kind: str, files: dict[str, str]) -> Submission:
+    modules = {name: src for name, src in files.items() if name.isidentifier()}
+    return _finish(Submission(path, kind, modules))
+
+
+def _finish(submission: Submission) -> Submission:
+    for name in MODULES:
+        if name not in submission.modules:
+            submission.module_errors[name] = f"the submission has no {name}.py"
+    if not set(submission.modules) & set(MODULES):
+        raise SubmissionError(f"{submission.path}: none of the modules {', '.join(MODULES)} found")
+    return submission
+
+
+# --- zip archives ----------------------------------------------------------------------------
+
+
+def _safe_member_name(info: zipfile.ZipInfo) -> PurePosixPath | None:
+    """The member's relative path, or None when it must be refused."""
+    name = info.filename.replace("\\", "/")
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        return None
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or ".." in pure.parts or (pure.parts and ":" in pure.parts[0]):
+        return None
+    return pure
+
+
+def read_zip(path: Path) -> dict[str, str]:
+    """Module sources from a zip, read in memory: no member is written anywhere.
+
+    Refused members (absolute paths, `..`, symlinks) are skipped; member count and total size
+    are bounded. The modules are taken from the shallowest folder that holds any of them.
+    """
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SubmissionError(f"{path}: not a readable zip archive ({exc})") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_ZIP_MEMBERS:
+            raise SubmissionError(f"{path}: {len(infos)} members, at most {MAX_ZIP_MEMBERS} allowed")
+        if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
+            raise SubmissionError(f"{path}: more than {MAX_ZIP_BYTES // 2**20} MiB uncompressed")
+        by_folder: dict[PurePosixPath, dict[str, zipfile.ZipInfo]] = {}
+        for info in infos:
+            member = _safe_member_name(info)
+            if member is None or info.is_dir() or member.suffix != ".py":
+                continue
+            if any(part.startswith(("__MACOSX", ".")) for part in member.parts):
+                continue
+            by_folder.setdefault(member.parent, {})[member.stem] = info
+        holding = [f for f, files in by_folder.items() if set(files) & set(MODULES)]
+        if not holding:
+            notebooks = [i for i in infos if (m := _safe_member_name(i)) and m.suffix == ".ipynb"]
+            if len(notebooks) == 1:
+                source, _ = notebook_definitions_from_text(
+                    archive.read(notebooks[0]).decode("utf-8", "replace"), notebooks[0].filename
+                )
+                return {name: source for name in MODULES}
+            raise SubmissionError(f"{path}: no {', '.join(m + '.py' for m in MODULES)} in the archive")
+        folder = min(holding, key=lambda f: len(f.parts))
+        files = by_folder[folder]
+        out = {}
+        for stem, info in sorted(files.items())[: len(MODULES) + MAX_HELPER_MODULES]:
+            if info.file_size > MAX_SOURCE_BYTES:
+                raise SubmissionError(f"{path}: {info.filename} is larger than {MAX_SOURCE_BYTES // 1024} KiB")
+            out[stem] = archive.read(info).decode("utf-8", "replace")
+        return out
+
+
+# --- notebooks -------------------------------------------------------------------------------
+
+DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _is_constant_assignment(node: ast.stmt) -> bool:
+    """`NAME = literal` or an UPPER_CASE constant; demo code (`out = model(x)`) is dropped."""
+    if isinstance(node, ast.AnnAssign):
+        targets, value = [node.target], node.value
+    elif isinstance(node, ast.Assign):
+        targets, value = node.targets, node.value
+    else:
+        return False
+    if value is None or not all(isinstance(t, ast.Name) for t in targets):
+        return False
+    if all(t.id.isupper() for t in targets):
+        return True
+    try:
+        ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError, RecursionError):
+        return False
+    return True
+
+
+def _strip_magics(source: str) -> str:
+    """IPython magics and shell escapes become blank lines (line numbers stay right)."""
+    lines = source.splitlines()
+    if lines and lines[0].lstrip().startswith("%%"):
+        return "\n" * len(lines)  # a cell magic: the whole cell is not Python
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in lines)
+
+
+def notebook_definitions(path: Path) -> tuple[str, list[str]]:
+    """The definitions of a notebook as one module source, and notes on what was skipped."""
+    if path.stat().st_size > 4 * MAX_SOURCE_BYTES:
+        raise SubmissionError(f"{path}: notebook larger than {4 * MAX_SOURCE_BYTES // 2**20} MiB")
+    return notebook_definitions_from_text(path.read_text(encoding="utf-8", errors="replace"), path.name)
+
+
+def notebook_definitions_from_text(text: str, name: str) -> tuple[str, list[str]]:
+    try:
+        notebook = nbformat.reads(text, as_version=4)
+    except Exception as exc:  # nbformat raises several types for malformed JSON/schema
+        raise SubmissionError(f"{name}: not a readable notebook ({type(exc).__name__}: {exc})") from None
+    future, body, notes = set(), [], []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        label = f"cell {index}" + (f" (id {cell.get('id')})" if cell.get("id") else "")
+        source = _strip_magics(cell.source)
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as exc:
+            notes.append(f"{name} {label}: skipped, SyntaxError at line {exc.lineno}: {exc.msg}")
+            continue
+        kept = []
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+                future.update(alias.name for alias in node.names)
+            elif isinstance(node, DEFINITIONS) or _is_constant_assignment(node):
+                kept.append(ast.get_source_segment(source, node, padded=False))
+        if kept:
+            body.append(f"# --- {label} ---\n" + "\n\n".join(kept))
+    header = [f"from __future__ import {name}" for name in sorted(future)]
+    return "\n".join(header) + "\n\n" + "\n\n\n".join(body) + "\n", notes

@@ -1,0 +1,166 @@
+"""The pytest plugin behind public checks and hidden suites.
+
+Registered through the ``pytest11`` entry point, so ``pytest exercises`` finds it once the
+project is installed. It adds:
+
+- ``--impl SPEC``: which implementation the ``impl`` fixture gives (see ``autograder.impl``);
+- the ``impl`` fixture (implementation under test) and the ``ref`` fixture (the reference,
+  for hidden suites run in the trusted process);
+- a "not implemented" outcome: a check that reaches a stub is skipped with the reason
+  "<module>.<function>: not implemented yet" and counted apart in the summary line.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import pytest
+import torch
+
+from autograder.impl import NOT_IMPLEMENTED, ImplementationError, load_implementation
+from autograder.judge import DiagnosedFailure, Judge
+
+IMPL_KEY = pytest.StashKey["object"]()
+SEED_KEY = pytest.StashKey[int]()
+JUDGE_KEY = pytest.StashKey[Judge]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("autograder", "NLP & Transformers exercises")
+    group.addoption(
+        "--impl",
+        default="exercises",
+        metavar="SPEC",
+        help="implementation under test: 'exercises' (your code, default), 'reference', "
+        "'mistake:<id>' (a known-wrong variant) or 'path:<dir>'",
+    )
+    group.addoption(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed for the random inputs of this run (default: fresh each run, printed in "
+        "the header so a run can be replayed)",
+    )
+    group.addoption(
+        "--grading-config",
+        default=None,
+        metavar="FILE",
+        help="grading.yaml whose tolerances the judge uses (default: the project's own)",
+    )
+    group.addoption(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="device for suite tensors: auto = cuda when available, else cpu",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "function(qualname): the contract function a test checks, '<module>.<function>'"
+    )
+    config.addinivalue_line(
+        "markers", "weight(w): share of the function's points this case carries (default 1)"
+    )
+    seed = config.getoption("--seed", None)
+    config.stash[SEED_KEY] = secrets.randbits(31) if seed is None else seed
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"autograder: impl={config.getoption('--impl')} seed={config.stash[SEED_KEY]}"
+
+
+@pytest.fixture
+def seed(request: pytest.FixtureRequest) -> int:
+    """A per-test seed: the run's seed mixed with the test id (fresh inputs every run)."""
+    digest = hashlib.sha256(f"{request.config.stash[SEED_KEY]}|{request.node.nodeid}".encode())
+    return int.from_bytes(digest.digest()[:4], "little") & 0x7FFFFFFF
+
+
+@pytest.fixture
+def rng(seed: int) -> torch.Generator:
+    """A CPU torch.Generator seeded per test; draw inputs with it, then move them to `device`."""
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> torch.device:
+    """The device suites put their tensors on (``--device``; auto picks CUDA when present)."""
+    choice = request.config.getoption("--device")
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise pytest.UsageError("--device cuda: no CUDA device is available")
+    if choice == "cuda":
+        # float32 comparisons must not run on TF32 matmuls (10-bit mantissa).
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    return torch.device(choice)
+
+
+@pytest.fixture(scope="session")
+def impl(request: pytest.FixtureRequest):
+    """The implementation under test: ``impl.<module>.<function>(...)``."""
+    config = request.config
+    if IMPL_KEY not in config.stash:
+        try:
+            config.stash[IMPL_KEY] = load_implementation(config.getoption("--impl"))
+        except ImplementationError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    return config.stash[IMPL_KEY]
+
+
+@pytest.fixture(scope="session")
+def ref():
+    """The reference implementation (hidden suites only; never shipped to the worker)."""
+    return load_implementation("reference")
+
+
+@pytest.fixture
+def judge(request: pytest.FixtureRequest, impl, ref) -> Judge:
+    """Compares impl with ref on the same inputs and diagnoses known mistakes."""
+    from autograder.config import load_config
+
+    tolerances = load_config(request.config.getoption("--grading-config")).tolerance_map()
+    judge = Judge(impl, ref, tolerances=tolerances)
+    request.node.stash[JUDGE_KEY] = judge
+    return judge
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if call.when != "call":
+        return report
+    marker = item.get_closest_marker("function")
+    if marker:
+        report.user_properties.append(("function", marker.args[0]))
+    weight = item.get_closest_marker("weight")
+    report.user_properties.append(("weight", float(weight.args[0]) if weight else 1.0))
+    if call.excinfo is not None and isinstance(call.excinfo.value, DiagnosedFailure):
+        failure = call.excinfo.value
+        if failure.mistake:
+            report.user_properties.append(("mistake", failure.mistake))
+    return report
+
+
+def _is_not_implemented(report: pytest.TestReport) -> bool:
+    if not report.skipped or not isinstance(report.longrepr, tuple):
+        return False
+    return NOT_IMPLEMENTED in report.longrepr[2]
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+    if report.when == "call" and _is_not_implemented(report):
+        return "not implemented", "n", ("NOT IMPLEMENTED", {"yellow": True})
+    return None
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    reports = terminalreporter.stats.get("not implemented", [])
+    if not reports:
+        return
+    functions = sorted({r.longrepr[2].removeprefix("Skipped: ").split(":")[0] for r in reports})
+    terminalreporter.write_sep("-", f"not implemented yet: {len(functions)} functions")
+    for qualname in functions:
+        terminalreporter.write_line(f"  {qualname}")

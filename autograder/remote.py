@@ -1,0 +1,57 @@
+"""The implementation under test as a proxy to the sandboxed worker.
+
+Calls cross the trust boundary as plain data (autograder.sandbox.wire); what comes back is a
+plain value or a typed failure, turned here into what the suites expect: a "not implemented"
+skip, a StudentException carrying the student's exception by name, or a SandboxFailure.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+from autograder.impl import NOT_IMPLEMENTED
+from autograder.judge import SandboxFailure, StudentException
+from autograder.sandbox import client
+
+
+class RemoteModule:
+    def __init__(self, implementation: "RemoteImplementation", name: str):
+        self._implementation = implementation
+        self._name = name
+
+    def __getattr__(self, function: str) -> Callable:
+        if function.startswith("_"):
+            raise AttributeError(function)
+        return lambda *args, **kwargs: self._implementation.call(self._name, function, args, kwargs)
+
+
+class RemoteImplementation:
+    """``impl.<module>.<function>(...)`` runs in the worker that holds the submission."""
+
+    spec = "sandbox"
+
+    def __init__(self, worker: Any, timeout_s: float, module_errors: dict[str, str] | None = None):
+        self.worker = worker
+        self.timeout_s = timeout_s
+        self.module_errors = module_errors or {}
+        self.calls = 0
+
+    def __getattr__(self, module: str) -> RemoteModule:
+        if module.startswith("_"):
+            raise AttributeError(module)
+        return RemoteModule(self, module)
+
+    def call(self, module: str, function: str, args: tuple, kwargs: dict) -> Any:
+        qualname = f"{module}.{function}"
+        if module in self.module_errors:
+            pytest.skip(f"{qualname}: {NOT_IMPLEMENTED} ({self.module_errors[module]})")
+        self.calls += 1
+        try:
+            return self.worker.call(module, function, args, kwargs, timeout_s=self.timeout_s)
+        except client.NotImplementedYet:
+            pytest.skip(f"{qualname}: {NOT_IMPLEMENTED}")
+        except client.StudentError as exc:
+            raise StudentException(exc.type_name, exc.message) from None
+        except client.SandboxError as exc:
+            raise SandboxFailure(f"{qualname}: {exc}") from None

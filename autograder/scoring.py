@@ -1,0 +1,67 @@
+"""Points per case: a function's points (grading.yaml) split over its cases by weight."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from autograder.collect import CaseResult
+from autograder.config import CONTRACT, GradingConfig
+
+
+@dataclass
+class ScoredCase:
+    case: CaseResult
+    score: float
+    max_score: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.case.qualname}: {self.case.case}"
+
+
+@dataclass
+class FunctionScore:
+    qualname: str
+    points: float
+    cases: list[ScoredCase] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return sum(c.score for c in self.cases)
+
+    @property
+    def status(self) -> str:
+        statuses = {c.case.status for c in self.cases}
+        if statuses == {"passed"}:
+            return "passed"
+        if statuses == {"not implemented"}:
+            return "not implemented"
+        return "partial" if "passed" in statuses else "failed"
+
+    @property
+    def mistakes(self) -> list[str]:
+        return sorted({c.case.mistake for c in self.cases if c.case.mistake})
+
+
+def score_cases(cases: list[CaseResult], config: GradingConfig) -> list[FunctionScore]:
+    """Every graded function of the config, in contract order, with its scored cases."""
+    by_function: dict[str, list[CaseResult]] = {}
+    for case in cases:
+        by_function.setdefault(case.qualname, []).append(case)
+    scores = []
+    for module, functions in CONTRACT.items():
+        for function in functions:
+            qualname = f"{module}.{function}"
+            points = config.points(qualname)
+            if points <= 0 and qualname not in by_function:
+                continue
+            mine = by_function.get(qualname) or [
+                CaseResult(qualname, "no cases", 1.0, "error", "grader error: no hidden case of this function ran")
+            ]
+            total_weight = sum(c.weight for c in mine) or 1.0
+            function_score = FunctionScore(qualname, points)
+            for case in mine:
+                share = points * case.weight / total_weight
+                earned = share if case.status == "passed" else 0.0
+                function_score.cases.append(ScoredCase(case, earned, share))
+            scores.append(function_score)
+    return scores

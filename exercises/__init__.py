@@ -1,0 +1,5 @@
+"""Student exercises for the NLP & Transformers module.
+
+Each module is one lab concept; every function is a stub until you implement it. Check your
+progress with ``pytest exercises`` (public checks in ``exercises/checks``).
+"""
