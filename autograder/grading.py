@@ -93,7 +93,8 @@ def grade_submission(
     try:
         worker.load_submission(submission.modules)
         implementation = RemoteImplementation(
-            worker, config.limits.call_timeout_s, submission.module_errors
+            worker, config.limits.call_timeout_s, submission.module_errors,
+            budget_s=config.limits.submission_timeout_s,
         )
         cases, errors = run_suites(
             implementation, seed=seed, device=config.device, config_path=config_path

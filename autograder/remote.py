@@ -6,6 +6,7 @@ skip, a StudentException carrying the student's exception by name, or a SandboxF
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 import pytest
@@ -31,10 +32,12 @@ class RemoteImplementation:
 
     spec = "sandbox"
 
-    def __init__(self, worker: Any, timeout_s: float, module_errors: dict[str, str] | None = None):
+    def __init__(self, worker: Any, timeout_s: float, module_errors: dict[str, str] | None = None,
+                 budget_s: float | None = None):
         self.worker = worker
         self.timeout_s = timeout_s
         self.module_errors = module_errors or {}
+        self.deadline = time.monotonic() + budget_s if budget_s else None
         self.calls = 0
 
     def __getattr__(self, module: str) -> RemoteModule:
@@ -46,9 +49,15 @@ class RemoteImplementation:
         qualname = f"{module}.{function}"
         if module in self.module_errors:
             pytest.skip(f"{qualname}: {NOT_IMPLEMENTED} ({self.module_errors[module]})")
+        timeout_s = self.timeout_s
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise SandboxFailure(f"{qualname}: not run, the submission's time limit was used up")
+            timeout_s = min(timeout_s, left)
         self.calls += 1
         try:
-            return self.worker.call(module, function, args, kwargs, timeout_s=self.timeout_s)
+            return self.worker.call(module, function, args, kwargs, timeout_s=timeout_s)
         except client.NotImplementedYet:
             pytest.skip(f"{qualname}: {NOT_IMPLEMENTED}")
         except client.StudentError as exc:
