@@ -51,15 +51,21 @@ class ModuleView:
 
     def __init__(self, name: str, source: Any, overrides: dict[str, Callable] | None = None):
         self._name = name
-        self._source = source
+        self._source = source  # a module, or a zero-argument callable importing it on first use
         self._overrides = overrides or {}
+
+    def _module(self) -> Any:
+        if isinstance(self._source, ModuleType) or not callable(self._source):
+            return self._source
+        self._source = self._source()  # import errors surface in the test that needs the module
+        return self._source
 
     def __getattr__(self, function: str) -> Callable:
         if function.startswith("_"):
             raise AttributeError(function)
         fn = self._overrides.get(function)
         if fn is None:
-            fn = getattr(self._source, function, None)
+            fn = getattr(self._module(), function, None)
         if fn is None or not callable(fn):
             qualname = f"{self._name}.{function}"
             raise AttributeError(f"{qualname} is not defined by the implementation under test")
@@ -88,8 +94,9 @@ class Implementation:
         return f"<Implementation {self.spec}>"
 
 
-def _package_modules(package: str) -> dict[str, ModuleType]:
-    return {name: importlib.import_module(f"{package}.{name}") for name in MODULES}
+def _package_modules(package: str) -> dict[str, Callable[[], ModuleType]]:
+    """Importers, not modules: one broken module must not stop the checks of the others."""
+    return {name: (lambda name=name: importlib.import_module(f"{package}.{name}")) for name in MODULES}
 
 
 def _folder_modules(folder: Path) -> dict[str, ModuleType]:

@@ -70,7 +70,10 @@ def load_submission(path: Path | str) -> Submission:
         submission.notes[:0] = notes
         return submission
     if suffix == ".zip":
-        return _from_sources(path, "zip", read_zip(path))
+        files, notes = read_zip(path)
+        submission = _from_sources(path, "zip", files)
+        submission.notes[:0] = notes
+        return submission
     raise SubmissionError(f"{path}: expected a folder, a .py file, a .ipynb notebook or a .zip")
 
 
@@ -135,12 +138,14 @@ def _safe_member_name(info: zipfile.ZipInfo) -> PurePosixPath | None:
     return pure
 
 
-def read_zip(path: Path) -> dict[str, str]:
+def read_zip(path: Path) -> tuple[dict[str, str], list[str]]:
     """Module sources from a zip, read in memory: no member is written anywhere.
 
     Refused members (absolute paths, `..`, symlinks) are skipped; member count and total size
     are bounded. The modules are taken from the shallowest folder that holds any of them.
+    Returns the sources and notes naming each refused member.
     """
+    notes: list[str] = []
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -154,7 +159,10 @@ def read_zip(path: Path) -> dict[str, str]:
         by_folder: dict[PurePosixPath, dict[str, zipfile.ZipInfo]] = {}
         for info in infos:
             member = _safe_member_name(info)
-            if member is None or info.is_dir() or member.suffix != ".py":
+            if member is None:
+                notes.append(f"{path.name}: refused member {info.filename!r} (absolute path, '..' or link)")
+                continue
+            if info.is_dir() or member.suffix != ".py":
                 continue
             if any(part.startswith(("__MACOSX", ".")) for part in member.parts):
                 continue
@@ -166,7 +174,7 @@ def read_zip(path: Path) -> dict[str, str]:
                 source, _ = notebook_definitions_from_text(
                     archive.read(notebooks[0]).decode("utf-8", "replace"), notebooks[0].filename
                 )
-                return {name: source for name in MODULES}
+                return {name: source for name in MODULES}, notes
             raise SubmissionError(f"{path}: no {', '.join(m + '.py' for m in MODULES)} in the archive")
         folder = min(holding, key=lambda f: len(f.parts))
         files = by_folder[folder]
@@ -175,7 +183,7 @@ def read_zip(path: Path) -> dict[str, str]:
             if info.file_size > MAX_SOURCE_BYTES:
                 raise SubmissionError(f"{path}: {info.filename} is larger than {MAX_SOURCE_BYTES // 1024} KiB")
             out[stem] = archive.read(info).decode("utf-8", "replace")
-        return out
+        return out, notes
 
 
 # --- notebooks -------------------------------------------------------------------------------

@@ -129,18 +129,22 @@ def judge(request: pytest.FixtureRequest, impl, ref) -> Judge:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Function, weight and diagnosed mistake become user properties (JUnit XML shows them)."""
     report = yield
     if call.when != "call":
         return report
+    properties = []
     marker = item.get_closest_marker("function")
     if marker:
-        report.user_properties.append(("function", marker.args[0]))
+        properties.append(("function", marker.args[0]))
     weight = item.get_closest_marker("weight")
-    report.user_properties.append(("weight", float(weight.args[0]) if weight else 1.0))
+    properties.append(("weight", float(weight.args[0]) if weight else 1.0))
     if call.excinfo is not None and isinstance(call.excinfo.value, DiagnosedFailure):
-        failure = call.excinfo.value
-        if failure.mistake:
-            report.user_properties.append(("mistake", failure.mistake))
+        if call.excinfo.value.mistake:
+            properties.append(("mistake", call.excinfo.value.mistake))
+    # The teardown report copies item.user_properties; JUnit XML reads them from there.
+    item.user_properties.extend(properties)
+    report.user_properties.extend(properties)
     return report
 
 
