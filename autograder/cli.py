@@ -102,3 +102,7 @@ _not_available("batch", "batch grading of a class is planned")
 _not_available("release", "the student bundle is planned")
 _not_available("gradescope", "the Gradescope bundle is planned")
 _not_available("export-otter", "the otter-grader export is planned")
+
+
+if __name__ == "__main__":
+    main()
