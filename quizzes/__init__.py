@@ -1,0 +1,1 @@
+"""Quiz engine: FAQ-derived banks, seeded variants, rendering, scoring, exports."""
