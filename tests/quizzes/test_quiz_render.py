@@ -69,10 +69,12 @@ def test_student_html_has_no_answers_feedback_or_explanations(demo_bank):
     assert page.count(CORRECT) == 1  # shown once, as one option among four
     assert "correct" not in page.lower()
     assert "checked" not in page
+    for question in demo_bank.questions:  # ids can give an answer away (e.g. "...-nucleus-name")
+        assert question.id not in page, question.id
     for secret in secrets_of(demo_bank):
         assert secret not in page, secret
     option = re.search(r"<label>[^\n]*" + re.escape(CORRECT) + r"[^\n]*</label>", page).group(0)
-    assert re.fullmatch(r'<label><input type="radio" name="demo-single" value="[A-D]">'
+    assert re.fullmatch(r'<label><input type="radio" name="q[0-9]+" value="[A-D]">'
                         r'<span class="letter">[A-D]\.</span> ' + re.escape(CORRECT) + "</label>", option)
 
 

@@ -175,6 +175,9 @@ def test_text_normalisation():
     assert normalise_text("LAYER \t  norm!") == "layer norm"
     assert normalise_text("\"soft_max\"?") == "softmax"
     assert normalise_text("(batch, seq)") == "(batch seq)"
+    # separators between numbers keep shapes apart: (2,8,10,10) is not (28,10,10)
+    assert normalise_text("(2,8,10,10)") == normalise_text("(2, 8, 10, 10)") == "(2 8 10 10)"
+    assert normalise_text("(2,8,10,10)") != normalise_text("(28,10,10)")
 
 
 @pytest.mark.parametrize("answer, expected", [
