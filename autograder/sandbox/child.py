@@ -29,7 +29,6 @@ requests from its pipe and answers each with one ``{"kind": "result", ...}`` fra
 from __future__ import annotations
 
 import ctypes
-import errno
 import importlib
 import importlib.abc
 import importlib.util
@@ -226,6 +225,10 @@ class _Zygote:
         wire._tinylm_class()
         install_guards(cfg.get("forbidden_apis", []))
         import_s = time.monotonic() - started
+        self.landlock = 0
+        if cfg.get("landlock"):
+            os.makedirs(os.path.join(self.scratch, "work"), exist_ok=True)
+            self.landlock = apply_landlock(cfg["landlock"]["read"], [self.scratch])
 
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
@@ -235,7 +238,7 @@ class _Zygote:
         self.wake = (wake_r, wake_w)
         self.wipe_scratch()
         self.send({"kind": "ready", "pid": os.getpid(), "import_s": import_s,
-                   "vm_bytes": _vm_size()})
+                   "vm_bytes": _vm_size(), "landlock": self.landlock})
 
         reader = wire.FrameReader(wire.Limits(max_frame_bytes=1 << 20))
         fds: list[int] = []
@@ -321,6 +324,76 @@ def _vm_size() -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+# ------------------------------------------------------------------------------------------
+# Landlock (rlimits mode): an unprivileged filesystem / network / signal fence
+# ------------------------------------------------------------------------------------------
+
+_SYS_LANDLOCK = (444, 445, 446)  # create_ruleset, add_rule, restrict_self (x86-64 and arm64)
+_FS_READ = (1 << 0) | (1 << 2) | (1 << 3)     # EXECUTE | READ_FILE | READ_DIR
+_FS_FILE_ONLY = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14) | (1 << 15)
+
+
+def apply_landlock(read_paths, write_paths, dev_path="/dev") -> int:
+    """Restrict this process and its future children; return the Landlock ABI used (0: none).
+
+    Reads are allowed beneath `read_paths`, everything beneath `write_paths`, reads and writes
+    of device files beneath /dev. With ABI >= 4 no TCP bind/connect; with ABI >= 6 no signals
+    to processes outside the sandbox and no abstract unix sockets outside it.
+    """
+    import struct
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        abi = libc.syscall(_SYS_LANDLOCK[0], None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    except (OSError, AttributeError):
+        return 0
+    if abi < 1:
+        return 0
+    handled = (1 << 13) - 1
+    if abi >= 2:
+        handled |= 1 << 13
+    if abi >= 3:
+        handled |= 1 << 14
+    if abi >= 5:
+        handled |= 1 << 15
+    attr = struct.pack("=Q", handled)
+    if abi >= 4:
+        attr += struct.pack("=Q", 0b11)          # BIND_TCP | CONNECT_TCP: none allowed
+    if abi >= 6:
+        attr += struct.pack("=Q", 0b11)          # scope: abstract unix sockets, signals
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    ruleset = libc.syscall(_SYS_LANDLOCK[0], buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
+    if ruleset < 0:
+        return 0
+    try:
+        def allow(path, access):
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                return
+            try:
+                if not os.path.isdir(path):
+                    access &= _FS_FILE_ONLY
+                rule = ctypes.create_string_buffer(struct.pack("=Qi", access & handled, fd), 12)
+                libc.syscall(_SYS_LANDLOCK[1], ctypes.c_int(ruleset), ctypes.c_int(1), rule,
+                             ctypes.c_uint32(0))
+            finally:
+                os.close(fd)
+
+        for path in read_paths:
+            allow(path, _FS_READ)
+        allow(dev_path, _FS_READ | (1 << 1) | (1 << 15))
+        for path in write_paths:
+            allow(path, handled)
+        if libc.prctl(38, 1, 0, 0, 0) != 0:      # PR_SET_NO_NEW_PRIVS
+            return 0
+        if libc.syscall(_SYS_LANDLOCK[2], ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
+            return 0
+    finally:
+        os.close(ruleset)
+    return int(abi)
 
 
 # ------------------------------------------------------------------------------------------
@@ -486,6 +559,7 @@ def _child_main(req_r: int, resp_w: int, zygote: _Zygote, fork_header: dict) -> 
                                   errors="backslashreplace", line_buffering=True,
                                   write_through=True)
 
+    sys.dont_write_bytecode = True  # the work dir holds only the student's sources
     import torch
     torch.set_num_threads(max(1, int(cfg.get("threads", 1))))
     _set_limits(cfg)

@@ -91,6 +91,8 @@ def _tinylm_class():
 
 
 def _where(path: str) -> str:
+    if len(path) > 120:
+        path = "..." + path[-117:]
     return f" at {path}" if path else ""
 
 

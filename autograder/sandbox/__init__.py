@@ -1,0 +1,27 @@
+"""Sandboxed execution of student code: a warm worker process and its wire format.
+
+The trusted side uses :class:`Worker` (alias :class:`Sandbox`)::
+
+    with Worker(timeout_s=10) as w:                  # mode "auto": bubblewrap, else rlimits
+        errors = w.load_submission({"masks": source})  # {module: None or import error}
+        m = w.call("masks", "causal_mask", (4,))       # a plain tensor, or a typed error
+
+``wire`` (frames, value encoding) and ``child`` (the zygote and submission child) also run
+inside the sandbox, so this package imports its client lazily.
+"""
+from __future__ import annotations
+
+_CLIENT_NAMES = {
+    "Worker", "Sandbox", "CallResult", "SandboxError", "NotImplementedYet", "StudentError",
+    "CallTimeout", "WorkerDied", "MemoryLimit", "ForbiddenAPI", "RefusedValue",
+    "OutputTooLarge", "SandboxUnavailable", "bubblewrap_available",
+}
+
+__all__ = sorted(_CLIENT_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _CLIENT_NAMES:
+        from autograder.sandbox import client
+        return getattr(client, name)
+    raise AttributeError(f"module 'autograder.sandbox' has no attribute {name!r}")

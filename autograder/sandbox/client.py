@@ -1,0 +1,981 @@
+"""The trusted side of the sandbox: start a warm worker, load submissions, call functions.
+
+A :class:`Worker` owns one zygote (a Python that imported torch once, inside bubblewrap or
+under plain rlimits) and, per submission, one forked child that holds the student's modules.
+Calls go straight to the child over a pipe pair; the zygote only forks, kills and reports
+deaths. Costs: starting the zygote pays the interpreter and the torch import once (~2 s);
+:meth:`Worker.load_submission` forks and imports the student's modules in milliseconds.
+
+Every failure of student code is a typed :class:`SandboxError`; after a timeout or a death the
+child (and every process it left behind) is killed and a fresh child is forked from the
+zygote with the same submission on the next call, so one bad function costs only its own tests.
+
+Not thread-safe across calls by design (one call at a time per worker; a lock enforces it).
+``bubblewrap``'s ``--die-with-parent`` and the rlimits mode's ``PR_SET_PDEATHSIG`` fire when
+the *thread* that started the worker exits: start workers from a long-lived thread.
+"""
+from __future__ import annotations
+
+import array
+import json
+import keyword
+import os
+import secrets
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from autograder.sandbox import wire
+
+__all__ = [
+    "Worker", "Sandbox", "CallResult", "SandboxError", "NotImplementedYet", "StudentError",
+    "CallTimeout", "WorkerDied", "MemoryLimit", "ForbiddenAPI", "RefusedValue",
+    "OutputTooLarge", "SandboxUnavailable", "bubblewrap_available",
+]
+
+MEMORY_EXIT = 87  # mirrors child.MEMORY_EXIT (not imported: child.py is for the inside)
+# RLIMIT_AS of a submission child. torch 2.13's CPU build maps ~0.65 GiB right after import;
+# 2 GiB leaves ~1.35 GiB for the exercises (tiny tensors) and stops the 64 GiB list bomb of the
+# hostile set after ~1.4 GB written (1-3 s on a loaded 2-core machine, well inside a 10 s call).
+DEFAULT_MEMORY_BYTES = 2 << 30
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_PROJECT_PACKAGES = ("autograder", "reference", "exercises", "quizzes")
+_WORKER_MOUNT = "/opt/worker"
+# read-only for the rlimits mode's Landlock fence (besides the Python install and worker code)
+_SYSTEM_READ_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+                      "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+                      "/etc/alternatives", "/proc", "/sys")
+_BWRAP = "/usr/bin/bwrap"
+
+
+# ------------------------------------------------------------------------------------------
+# errors
+# ------------------------------------------------------------------------------------------
+
+class SandboxError(Exception):
+    """Base of every failure a call can end with. ``output`` holds the call's captured output.
+
+    ``reason`` is a short label for reports (``"timeout"``, ``"memory"``, ...).
+    """
+
+    reason = "error"
+
+    def __init__(self, message: str, *, output: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.output = output
+
+
+class NotImplementedYet(SandboxError):
+    """The function is still the stub (raised NotImplementedError "... not implemented yet")."""
+
+    reason = "not implemented"
+
+
+class StudentError(SandboxError):
+    """Student code raised; ``type_name``, ``message`` and a student-frames-only traceback."""
+
+    reason = "exception"
+
+    def __init__(self, type_name: str, message: str, traceback: str = "", *, output: str = ""):
+        super().__init__(f"{type_name}: {message}", output=output)
+        self.type_name = type_name
+        self.student_message = message
+        self.traceback = traceback
+
+
+class CallTimeout(SandboxError):
+    """The call ran past its wall-clock timeout (or its CPU-time limit)."""
+
+    reason = "timeout"
+
+
+class WorkerDied(SandboxError):
+    """The child process ended during the call (sys.exit, os._exit, a signal, a crash)."""
+
+    reason = "worker died"
+
+    def __init__(self, message: str, *, status: int | None = None, signal_number: int | None = None,
+                 output: str = ""):
+        super().__init__(message, output=output)
+        self.status = status
+        self.signal_number = signal_number
+
+
+class MemoryLimit(SandboxError):
+    """The call ran out of memory (MemoryError under RLIMIT_AS, or killed by SIGKILL)."""
+
+    reason = "memory"
+
+
+class ForbiddenAPI(SandboxError):
+    """Student code called an API that grading.yaml forbids for this module; ``api`` names it."""
+
+    reason = "forbidden API"
+
+    def __init__(self, message: str, *, api: str = "", output: str = ""):
+        super().__init__(message, output=output)
+        self.api = api
+
+
+class RefusedValue(SandboxError):
+    """The returned value has a type that may not cross the wire (tensor subclass, object...)."""
+
+    reason = "type refused"
+
+
+class OutputTooLarge(SandboxError):
+    """The return value or the printed output went over its size limit."""
+
+    reason = "output too large"
+
+
+class SandboxUnavailable(RuntimeError):
+    """The requested sandbox mode cannot run here, or the worker would not start."""
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """A successful call: the decoded value, the captured stdout+stderr and the call's time."""
+
+    value: object
+    output: str
+    wall_s: float
+
+
+# ------------------------------------------------------------------------------------------
+# what the sandbox needs from this machine
+# ------------------------------------------------------------------------------------------
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+@dataclass(frozen=True)
+class _PythonLayout:
+    executable: str
+    sys_path: tuple[str, ...]   # the sandboxed interpreter's sys.path (worker dir prepended)
+    roots: tuple[str, ...]      # directories to bind read-only (outside /usr)
+    site_dirs: tuple[str, ...]  # site-packages dirs on sys_path (checked for project files)
+
+
+@lru_cache(maxsize=1)
+def _python_layout() -> _PythonLayout:
+    import safetensors
+    import torch
+
+    executable = os.path.realpath(sys.executable)
+    project = str(_PROJECT_ROOT)
+    paths = sysconfig.get_paths()
+    stdlib = [p for p in sys.path
+              if p and os.path.isabs(p) and "site-packages" not in p
+              and "dist-packages" not in p and not _under(p, project)
+              and (_under(p, sys.base_prefix) or _under(p, sys.base_exec_prefix))]
+    for key in ("stdlib", "platstdlib"):
+        if paths.get(key) and paths[key] not in stdlib:
+            stdlib.append(paths[key])
+    site = []
+    for p in (os.path.dirname(os.path.dirname(torch.__file__)),
+              os.path.dirname(os.path.dirname(safetensors.__file__)),
+              paths.get("purelib"), paths.get("platlib")):
+        if p and os.path.isdir(p) and p not in site and not _under(p, project):
+            site.append(p)
+    sys_path = tuple(dict.fromkeys([_WORKER_MOUNT] + stdlib + site))
+    candidates = {os.path.realpath(p) for p in
+                  [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                   os.path.dirname(os.path.dirname(executable)), *stdlib, *site]
+                  if p and os.path.exists(p)}
+    candidates |= set(stdlib) | set(site)
+    roots = []
+    for p in sorted(candidates, key=len):
+        if _under(p, "/usr") or any(_under(p, r) for r in roots):
+            continue
+        roots.append(p)
+    return _PythonLayout(executable, sys_path, tuple(roots), tuple(site))
+
+
+def _project_entries(site_dir: str) -> list[tuple[str, bool]]:
+    """``(path, is_dir)`` of the project's own files in a site-packages dir: to be masked."""
+    out = []
+    project = str(_PROJECT_ROOT)
+    try:
+        names = os.listdir(site_dir)
+    except OSError:
+        return out
+    for name in names:
+        path = os.path.join(site_dir, name)
+        is_dir = os.path.isdir(path)
+        hide = (name in _PROJECT_PACKAGES or name.startswith("__editable__")
+                or name.startswith("nlp_transformers_autograder") or name.endswith(".egg-link"))
+        if not hide and (name.endswith(".pth") or name.endswith(".dist-info")):
+            probe = os.path.join(path, "direct_url.json") if is_dir else path
+            try:
+                with open(probe, "rb") as fh:
+                    hide = project.encode() in fh.read(1 << 16)
+            except OSError:
+                pass
+        if hide:
+            out.append((path, is_dir))
+    return out
+
+
+def _stage_worker_code(dest: Path) -> None:
+    """Copy exactly the files the inside needs into `dest` (mounted at /opt/worker)."""
+    pkg = Path(__file__).resolve().parent
+    (dest / "autograder" / "sandbox").mkdir(parents=True)
+    (dest / "autograder" / "__init__.py").write_text('"""Worker-side copy (sandbox only)."""\n')
+    for name in ("__init__.py", "wire.py", "child.py"):
+        shutil.copyfile(pkg / name, dest / "autograder" / "sandbox" / name)
+    tinylm = pkg.parent / "tinylm.py"
+    if tinylm.exists():
+        shutil.copyfile(tinylm, dest / "autograder" / "tinylm.py")
+    for path in dest.rglob("*"):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    dest.chmod(0o555)
+
+
+def _bwrap_command(layout: _PythonLayout, stage: str, empty_file: str, tmp_bytes: int | None,
+                   gpu: bool) -> list[str]:
+    cmd = [_BWRAP, "--unshare-all", "--die-with-parent", "--new-session",
+           "--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = f"/{name}"
+        if os.path.islink(path):
+            cmd += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            cmd += ["--ro-bind", path, path]
+    for path in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives"):
+        if os.path.exists(path):
+            cmd += ["--ro-bind", path, path]
+    for root in layout.roots:
+        cmd += ["--ro-bind", root, root]
+    hidden = [str(_PROJECT_ROOT), os.path.expanduser("~")]
+    for site in layout.site_dirs:
+        for path, is_dir in _project_entries(site):
+            cmd += ["--tmpfs", path] if is_dir else ["--ro-bind", empty_file, path]
+    for path in hidden:  # the repository or $HOME inside a bound root: cover it
+        if os.path.isdir(path) and any(_under(path, r) and path != r for r in layout.roots):
+            cmd += ["--tmpfs", path]
+    cmd += ["--ro-bind", stage, _WORKER_MOUNT, "--proc", "/proc", "--dev", "/dev"]
+    if gpu:
+        for name in sorted(os.listdir("/dev")):
+            if name.startswith("nvidia"):
+                cmd += ["--dev-bind", f"/dev/{name}", f"/dev/{name}"]
+        for path in ("/sys", "/proc/driver/nvidia"):
+            if os.path.exists(path):
+                cmd += ["--ro-bind", path, path]
+    if tmp_bytes and _bwrap_supports_size():
+        cmd += ["--size", str(int(tmp_bytes))]
+    cmd += ["--tmpfs", "/tmp", "--dir", "/tmp/work", "--chdir", "/tmp/work", "--"]
+    return cmd
+
+
+@lru_cache(maxsize=1)
+def _bwrap_supports_size() -> bool:
+    try:
+        out = subprocess.run([_BWRAP, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--size" in out.stdout + out.stderr
+
+
+@lru_cache(maxsize=1)
+def bubblewrap_available() -> bool:
+    """Whether bubblewrap can start this Python in the sandbox layout (probed once)."""
+    if not os.access(_BWRAP, os.X_OK):
+        return False
+    layout = _python_layout()
+    with tempfile.TemporaryDirectory(prefix="autograder-bwrap-probe-") as tmp:
+        empty = os.path.join(tmp, "empty")
+        open(empty, "w").close()
+        stage = os.path.join(tmp, "stage")
+        os.mkdir(stage)
+        cmd = _bwrap_command(layout, stage, empty, None, False)
+        cmd += [layout.executable, "-I", "-S", "-c", "import sys"]
+        try:
+            done = subprocess.run(cmd, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError):
+            return False
+    return done.returncode == 0
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _kill_marked_processes(token: str) -> int:
+    """SIGKILL every process whose environment carries this worker's token (rlimits mode)."""
+    needle = f"AUTOGRADER_SANDBOX_TOKEN={token}".encode()
+    killed = 0
+    for _ in range(50):
+        found = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{name}/environ", "rb") as fh:
+                    if needle in fh.read():
+                        found.append(int(name))
+            except OSError:
+                continue
+        if not found:
+            break
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+        time.sleep(0.01)
+    return killed
+
+
+# ------------------------------------------------------------------------------------------
+# the worker
+# ------------------------------------------------------------------------------------------
+
+class _ChildEnded(Exception):
+    def __init__(self, status: int | None):
+        self.status = status
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _ZygoteGone(Exception):
+    pass
+
+
+def _close_fd(fd: int | None) -> None:
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _finalize(proc, token: str | None, dirs: list[str]) -> None:
+    """Last-resort cleanup (garbage collection or interpreter exit)."""
+    if proc is not None and proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            pass
+    if token:
+        _kill_marked_processes(token)
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+class Worker:
+    """A sandboxed, warm Python+torch worker that runs one submission at a time.
+
+    Args:
+        mode: ``"auto"`` (bubblewrap when it works here, else rlimits), ``"bubblewrap"`` or
+            ``"rlimits"``. :attr:`mode` tells which one runs after :meth:`start`.
+        timeout_s: default wall-clock limit of one call.
+        memory_bytes: RLIMIT_AS of the submission child (torch alone maps ~0.65 GiB; see
+            DEFAULT_MEMORY_BYTES).
+        data_bytes: RLIMIT_DATA (None: not set).
+        cpu_s: CPU seconds one call may use (RLIMIT_CPU, re-armed per call); default
+            ``2 * timeout_s + 5``, a backstop behind the wall-clock timeout.
+        max_processes: RLIMIT_NPROC when not root (root ignores it; the PID namespace or the
+            descendant walk is what kills extra processes).
+        max_open_files, max_file_bytes: RLIMIT_NOFILE and RLIMIT_FSIZE. Printed output goes to
+            a file, so printing more than ``max_file_bytes`` ends in :class:`OutputTooLarge`.
+        max_output_bytes: captured output kept per call (the rest is cut with a note).
+        max_tmp_bytes: size of the private /tmp (bubblewrap mode).
+        threads: torch threads in the child.
+        forbidden: ``{module: [dotted API names]}`` refused while that module's functions run.
+        wire_limits: bounds on messages (:class:`wire.Limits`).
+        load_timeout_s: wall-clock limit for importing a submission's modules.
+        start_timeout_s: wall-clock limit for starting the zygote.
+        gpu: expose NVIDIA devices in the bubblewrap sandbox (RLIMIT_AS is then not set: CUDA
+            reserves huge address ranges; use ``data_bytes``).
+        landlock: in rlimits mode, fence the worker with Landlock where the kernel offers it:
+            reads only beneath the Python install, the worker code and system library dirs,
+            writes only in its scratch dir, no TCP, no signals to outside processes.
+            :attr:`isolation` says whether it took effect.
+    """
+
+    def __init__(self, mode: str = "auto", *, timeout_s: float = 10.0,
+                 memory_bytes: int | None = DEFAULT_MEMORY_BYTES, data_bytes: int | None = None,
+                 cpu_s: float | None = None, max_processes: int = 64, max_open_files: int = 256,
+                 max_file_bytes: int = 64 << 20, max_output_bytes: int = 64 << 10,
+                 max_tmp_bytes: int = 512 << 20, threads: int = 1,
+                 forbidden: dict[str, list[str]] | None = None,
+                 wire_limits: wire.Limits | None = None, load_timeout_s: float = 30.0,
+                 start_timeout_s: float = 120.0, gpu: bool = False, landlock: bool = True):
+        if mode not in ("auto", "bubblewrap", "rlimits"):
+            raise ValueError(f"mode must be 'auto', 'bubblewrap' or 'rlimits', got {mode!r}")
+        self.requested_mode = mode
+        self.mode: str | None = None
+        self.timeout_s = float(timeout_s)
+        self.memory_bytes = None if gpu else memory_bytes
+        self.data_bytes = data_bytes
+        self.cpu_s = cpu_s if cpu_s is not None else 2 * self.timeout_s + 5
+        self.max_processes = max_processes
+        self.max_open_files = max_open_files
+        self.max_file_bytes = max_file_bytes
+        self.max_output_bytes = max_output_bytes
+        self.max_tmp_bytes = max_tmp_bytes
+        self.threads = threads
+        self.forbidden = {m: list(v) for m, v in (forbidden or {}).items()}
+        self.wire_limits = wire_limits or wire.DEFAULT_LIMITS
+        self.load_timeout_s = load_timeout_s
+        self.start_timeout_s = start_timeout_s
+        self.gpu = gpu
+        self.landlock = landlock
+        self.landlock_abi = 0
+
+        self.zygote_start_s: float | None = None  # last cold start, for reports and benchmarks
+        self.restarts = 0                          # children re-forked after a failure
+        self.strays_killed = 0                     # processes left behind by calls, killed
+        self.import_errors: dict[str, dict] = {}
+        self._lock = threading.RLock()
+        self._proc: subprocess.Popen | None = None
+        self._ctl: socket.socket | None = None
+        self._ctl_reader = wire.FrameReader(wire.Limits(max_frame_bytes=1 << 20))
+        self._log = None
+        self._token: str | None = None
+        self._dirs: list[str] = []
+        self._finalizer = None
+        self._gen = 0
+        self._child_gen: int | None = None
+        self._req_w: int | None = None
+        self._resp_r: int | None = None
+        self._resp_reader: wire.FrameReader | None = None
+        self._died: dict[int, int] = {}
+        self._acks: set[tuple[str, int]] = set()
+        self._seq = 0
+        self._child_pid: int | None = None
+        self._modules: dict[str, str] | None = None
+        self._load_forbidden: dict[str, list[str]] = {}
+        self._skip: dict[str, dict] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def __enter__(self) -> "Worker":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> "Worker":
+        """Start the zygote (python + import torch) if it is not running."""
+        with self._lock:
+            if self.mode is None:
+                if self.requested_mode == "auto":
+                    self.mode = "bubblewrap" if bubblewrap_available() else "rlimits"
+                elif self.requested_mode == "bubblewrap" and not bubblewrap_available():
+                    raise SandboxUnavailable("bubblewrap cannot start the worker here "
+                                             f"({_BWRAP} missing or refused)")
+                else:
+                    self.mode = self.requested_mode
+            if self._proc is None or self._proc.poll() is not None:
+                self._start_zygote()
+        return self
+
+    def close(self) -> None:
+        """Kill the zygote, the child and everything they started; remove scratch files."""
+        with self._lock:
+            self._drop_child()
+            if self._ctl is not None:
+                try:
+                    self._ctl.sendall(wire.pack_frame({"op": "exit"}))
+                except OSError:
+                    pass
+            self._stop_zygote()
+
+    def _stop_zygote(self) -> None:
+        proc, self._proc = self._proc, None
+        if self._ctl is not None:
+            self._ctl.close()
+            self._ctl = None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        _finalize(proc, self._token if self.mode == "rlimits" else None, self._dirs)
+        self._dirs = []
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self._child_gen = None
+        self._died.clear()
+        self._acks.clear()
+
+    def _start_zygote(self) -> None:
+        self._stop_zygote()
+        layout = _python_layout()
+        stage = tempfile.mkdtemp(prefix="autograder-worker-code-")
+        self._dirs = [stage]
+        _stage_worker_code(Path(stage) / "code")
+        self._token = secrets.token_hex(16)
+        config = {
+            "threads": self.threads, "memory_bytes": self.memory_bytes,
+            "data_bytes": self.data_bytes, "cpu_s": self.cpu_s,
+            "max_processes": self.max_processes, "max_open_files": self.max_open_files,
+            "max_file_bytes": self.max_file_bytes, "max_output_bytes": self.max_output_bytes,
+            "forbidden_apis": sorted({a for apis in self.forbidden.values() for a in apis}),
+            "wire_limits": {k: getattr(self.wire_limits, k)
+                            for k in wire.Limits.__dataclass_fields__},
+        }
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+               "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
+               "AUTOGRADER_SANDBOX_TOKEN": self._token}
+        sys_path = list(layout.sys_path)
+        if self.mode == "bubblewrap":
+            empty = os.path.join(stage, "empty")
+            open(empty, "w").close()
+            prefix = _bwrap_command(layout, os.path.join(stage, "code"), empty,
+                                    self.max_tmp_bytes, self.gpu)
+            config.update(scratch="/tmp", pid_namespace=True)
+            env.update(HOME="/tmp", TMPDIR="/tmp")
+            cwd = "/"
+        else:
+            scratch = tempfile.mkdtemp(prefix="autograder-worker-scratch-")
+            self._dirs.append(scratch)
+            sys_path[0] = os.path.join(stage, "code")
+            prefix = []
+            config.update(scratch=scratch, pid_namespace=False, parent_pid=os.getpid())
+            if self.landlock:
+                config["landlock"] = {"read": list(_SYSTEM_READ_PATHS) + list(layout.roots)
+                                      + [os.path.join(stage, "code")]}
+            env.update(HOME=scratch, TMPDIR=scratch)
+            cwd = scratch
+        boot = (f"import sys; sys.path[:] = {sys_path!r}; "
+                "from autograder.sandbox.child import main; main()")
+        cmd = prefix + [layout.executable, "-I", "-S", "-c", boot, json.dumps(config)]
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._log = tempfile.TemporaryFile(prefix="autograder-worker-log-")
+        started = time.monotonic()
+        try:
+            self._proc = subprocess.Popen(cmd, stdin=theirs.fileno(), stdout=self._log,
+                                          stderr=self._log, env=env, cwd=cwd,
+                                          start_new_session=True, close_fds=True)
+        except OSError as exc:
+            ours.close()
+            raise SandboxUnavailable(f"cannot start the worker: {exc}") from exc
+        finally:
+            theirs.close()
+        self._ctl = ours
+        self._ctl.setblocking(False)
+        self._ctl_reader = wire.FrameReader(wire.Limits(max_frame_bytes=1 << 20))
+        self._finalizer = weakref.finalize(self, _finalize, self._proc,
+                                           self._token if self.mode == "rlimits" else None,
+                                           list(self._dirs))
+        deadline = started + self.start_timeout_s
+        while True:
+            try:
+                header = self._next_ctl(deadline)
+            except (_Timeout, _ZygoteGone):
+                log = self._log_tail()
+                self._stop_zygote()
+                raise SandboxUnavailable(f"the {self.mode} worker did not start:\n{log}") from None
+            if header.get("kind") == "ready":
+                break
+        self.zygote_start_s = time.monotonic() - started
+        self.zygote_vm_bytes = header.get("vm_bytes")
+        abi = header.get("landlock")
+        self.landlock_abi = abi if isinstance(abi, int) else 0
+
+    @property
+    def isolation(self) -> str:
+        """One line for reports: the mode and what it adds, e.g. "bubblewrap"."""
+        if self.mode == "rlimits" and self.landlock_abi:
+            return f"rlimits + Landlock ABI {self.landlock_abi}"
+        return self.mode or "not started"
+
+    def _log_tail(self, limit: int = 4000) -> str:
+        if self._log is None:
+            return ""
+        try:
+            self._log.seek(0, os.SEEK_END)
+            size = self._log.tell()
+            self._log.seek(max(0, size - limit))
+            return self._log.read().decode("utf-8", "replace")
+        except OSError:  # pragma: no cover
+            return ""
+
+    # -- control channel -----------------------------------------------------------------------
+
+    def _send_ctl(self, header: dict, fds: list[int] | None = None) -> None:
+        frame = wire.pack_frame(header)
+        self._ctl.setblocking(True)
+        self._ctl.settimeout(10)
+        try:
+            if fds:
+                sent = self._ctl.sendmsg([frame], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                                    array.array("i", fds))])
+                if sent < len(frame):
+                    self._ctl.sendall(frame[sent:])
+            else:
+                self._ctl.sendall(frame)
+        except OSError as exc:
+            raise _ZygoteGone() from exc
+        finally:
+            self._ctl.setblocking(False)
+
+    def _pump_ctl(self) -> list[dict]:
+        """Read what the zygote sent; record deaths and acks; return the headers."""
+        try:
+            data = self._ctl.recv(1 << 16)
+        except BlockingIOError:
+            return []
+        except OSError as exc:
+            raise _ZygoteGone() from exc
+        if not data:
+            raise _ZygoteGone()
+        self._ctl_reader.feed(data)
+        out = []
+        while (payload := self._ctl_reader.next_payload()) is not None:
+            header, _ = wire.unpack_payload(payload)
+            kind = header.get("kind")
+            if kind == "died" and isinstance(header.get("status"), int):
+                self._died[header.get("gen")] = header["status"]
+            elif kind in ("killed", "forked"):
+                self._acks.add((kind, header.get("gen")))
+                if kind == "forked":
+                    self._child_pid = header.get("pid")
+            elif kind == "strays" and isinstance(header.get("count"), int):
+                self.strays_killed += header["count"]
+            out.append(header)
+        return out
+
+    def _next_ctl(self, deadline: float) -> dict:
+        pending: list[dict] = []
+        while not pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Timeout()
+            ready, _, _ = select.select([self._ctl], [], [], remaining)
+            if ready:
+                pending = self._pump_ctl()
+        return pending[0]
+
+    def _wait_ack(self, kind: str, gen: int, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while (kind, gen) not in self._acks:
+            if kind == "forked" and gen in self._died:
+                return True
+            try:
+                self._next_ctl(deadline)
+            except (_Timeout, _ZygoteGone):
+                return False
+        self._acks.discard((kind, gen))
+        return True
+
+    # -- the submission child ------------------------------------------------------------------
+
+    def _drop_child(self) -> None:
+        """Kill the current child (and its leftovers) through the zygote; close its pipes."""
+        gen = self._child_gen
+        _close_fd(self._req_w)
+        _close_fd(self._resp_r)
+        self._req_w = self._resp_r = None
+        self._resp_reader = None
+        self._child_gen = None
+        if gen is None or self._ctl is None or gen in self._died:
+            return
+        try:
+            self._send_ctl({"op": "kill", "gen": gen})
+        except _ZygoteGone:
+            self._stop_zygote()
+            return
+        if not self._wait_ack("killed", gen, 10):
+            self._stop_zygote()  # a wedged zygote: tear the whole sandbox down
+
+    def _fork_child(self) -> None:
+        self.start()
+        self._gen += 1
+        gen = self._gen
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        for fd in (req_w, resp_r):
+            os.set_inheritable(fd, False)
+        try:
+            self._send_ctl({"op": "fork", "gen": gen}, [req_r, resp_w])
+        except _ZygoteGone:
+            for fd in (req_r, req_w, resp_r, resp_w):
+                _close_fd(fd)
+            self._stop_zygote()
+            self.start()
+            return self._fork_child()
+        finally:
+            _close_fd(req_r)
+            _close_fd(resp_w)
+        self._req_w, self._resp_r, self._child_gen = req_w, resp_r, gen
+        self._resp_reader = wire.FrameReader(self.wire_limits)
+        if not self._wait_ack("forked", gen, 30):
+            self._stop_zygote()
+            raise SandboxUnavailable(f"the zygote did not fork:\n{self._log_tail()}")
+
+    def _write_child(self, data: bytes, deadline: float) -> None:
+        view = memoryview(data)
+        os.set_blocking(self._req_w, False)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Timeout()
+            _, ready, _ = select.select([], [self._req_w], [], remaining)
+            if not ready:
+                continue
+            try:
+                n = os.write(self._req_w, view[: 1 << 20])
+            except BrokenPipeError:
+                raise _ChildEnded(self._await_death(time.monotonic() + 5)) from None
+            view = view[n:]
+
+    def _await_death(self, deadline: float) -> int | None:
+        gen = self._child_gen
+        while gen not in self._died:
+            try:
+                self._next_ctl(deadline)
+            except (_Timeout, _ZygoteGone):
+                return None
+        return self._died[gen]
+
+    def _read_child(self, deadline: float):
+        """The child's next frame as ``(header, tensors)``; raises _ChildEnded/_Timeout/_ZygoteGone."""
+        while True:
+            payload = self._resp_reader.next_payload()
+            if payload is not None:
+                return wire.unpack_payload(payload, self.wire_limits)
+            if self._child_gen in self._died:
+                raise _ChildEnded(self._died[self._child_gen])
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Timeout()
+            watch = [self._ctl] + ([self._resp_r] if self._resp_r is not None else [])
+            ready, _, _ = select.select(watch, [], [], remaining)
+            if self._ctl in ready:
+                self._pump_ctl()
+            if self._resp_r is not None and self._resp_r in ready:
+                try:
+                    data = os.read(self._resp_r, min(self._resp_reader.wanted(), 1 << 22))
+                except OSError:
+                    data = b""
+                if data:
+                    self._resp_reader.feed(data)
+                else:  # end of file: the child is gone; the zygote reports how
+                    _close_fd(self._resp_r)
+                    self._resp_r = None
+                    raise _ChildEnded(self._await_death(min(deadline, time.monotonic() + 5)))
+
+    def _ensure_child(self) -> None:
+        if self._child_gen is not None:
+            return
+        if self._modules is None:
+            raise RuntimeError("load_submission() first")
+        for _attempt in range(len(self._modules) + 1):
+            self._fork_child()
+            header = {"op": "load", "modules": self._modules, "skip": self._skip,
+                      "forbidden": self._load_forbidden}
+            deadline = time.monotonic() + self.load_timeout_s
+            current = None
+            try:
+                self._write_child(wire.pack_frame(header, None, self.wire_limits), deadline)
+                while True:
+                    reply, _ = self._read_child(deadline)
+                    if reply.get("kind") == "importing":
+                        current = reply.get("module")
+                    elif reply.get("kind") == "loaded":
+                        errors = reply.get("errors")
+                        self.import_errors = {str(k): v for k, v in errors.items()
+                                              if isinstance(v, dict)} if isinstance(errors, dict) else {}
+                        return
+            except _Timeout:
+                problem = {"type": "ImportTimeout",
+                           "message": f"importing it took longer than {self.load_timeout_s:g} s",
+                           "traceback": ""}
+            except _ChildEnded as ended:
+                err = self._death_error(ended.status, "while importing")
+                problem = {"type": type(err).__name__, "message": err.message, "traceback": ""}
+            except (wire.WireError, _ZygoteGone):
+                problem = {"type": "WorkerDied", "message": "the worker broke the protocol "
+                           "while importing", "traceback": ""}
+            self._drop_child()
+            if current not in self._modules or current in self._skip:
+                current = next((m for m in self._modules if m not in self._skip), None)
+            if current is None:
+                break
+            self._skip[current] = problem
+        raise SandboxUnavailable("the submission could not be loaded")
+
+    # -- public API --------------------------------------------------------------------------------
+
+    def load_submission(self, modules: dict[str, str],
+                        forbidden: dict[str, list[str]] | None = None) -> dict[str, dict]:
+        """Fork a fresh child holding `modules` ({name: source}); return the import errors.
+
+        The result maps each module that failed to import to ``{"type", "message",
+        "traceback"}``; calls into such a module raise :class:`StudentError` with that error.
+        `forbidden` overrides the worker's ``{module: [apis]}`` for this submission.
+        """
+        if not isinstance(modules, dict) or not modules:
+            raise ValueError("modules must be a non-empty {name: source} dict")
+        for name, source in modules.items():
+            if (not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
+                    or name.startswith("_") or name in sys.stdlib_module_names
+                    or name in ("torch", "safetensors", "autograder", "exercises", "numpy")):
+                raise ValueError(f"bad module name {name!r}")
+            if not isinstance(source, str):
+                raise ValueError(f"module {name!r}: the source must be a str")
+        with self._lock:
+            self._drop_child()
+            self._modules = dict(modules)
+            self._load_forbidden = {m: list(v) for m, v in
+                                    (self.forbidden if forbidden is None else forbidden).items()}
+            self._skip = {}
+            self.import_errors = {}
+            self._ensure_child()
+            return dict(self.import_errors)
+
+    def call(self, module: str, function: str, args=(), kwargs=None,
+             timeout_s: float | None = None):
+        """Call ``module.function(*args, **kwargs)`` in the child; return the decoded value."""
+        return self.invoke(module, function, args, kwargs, timeout_s).value
+
+    def invoke(self, module: str, function: str, args=(), kwargs=None,
+               timeout_s: float | None = None) -> CallResult:
+        """Like :meth:`call` but returns :class:`CallResult` (value, output, wall time)."""
+        timeout = self.timeout_s if timeout_s is None else float(timeout_s)
+        with self._lock:
+            jsonable, tensors = wire.encode_value([list(args), dict(kwargs or {})],
+                                                  self.wire_limits)
+            self._seq += 1
+            seq = self._seq
+            frame = wire.pack_frame({"op": "call", "seq": seq, "module": module,
+                                     "function": function, "args": jsonable[0],
+                                     "kwargs": jsonable[1]}, tensors, self.wire_limits)
+            if self._child_gen is not None and self._ctl is not None:
+                try:  # a child that died between calls is restarted, not blamed on this call
+                    if select.select([self._ctl], [], [], 0)[0]:
+                        self._pump_ctl()
+                except _ZygoteGone:
+                    self._stop_zygote()
+                if self._child_gen in self._died:
+                    self._drop_child()
+            restarted = self._child_gen is None and self._modules is not None and self._gen > 0
+            self._ensure_child()
+            if restarted:
+                self.restarts += 1
+            deadline = time.monotonic() + timeout
+            what = f"{module}.{function}"
+            try:
+                self._write_child(frame, deadline)
+                header, out_tensors = self._read_child(deadline)
+            except _Timeout:
+                self._drop_child()
+                raise CallTimeout(f"{what} did not finish within {timeout:g} s; the worker was "
+                                  "killed and restarted") from None
+            except _ChildEnded as ended:
+                self._drop_child()
+                raise self._death_error(ended.status, "during the call") from None
+            except _ZygoteGone:
+                self._stop_zygote()
+                raise WorkerDied("the sandbox ended during the call; it will be restarted") from None
+            except wire.FrameTooLarge as exc:
+                self._drop_child()
+                raise OutputTooLarge(f"{what} returned a message over the limit: {exc}") from None
+            except wire.WireError as exc:
+                self._drop_child()
+                raise WorkerDied(f"the worker sent a malformed message ({exc}); it was "
+                                 "restarted") from None
+            if header.get("kind") != "result" or header.get("seq") != seq:
+                self._drop_child()
+                raise WorkerDied("the worker sent an unexpected message (something wrote to "
+                                 "its protocol pipe); it was restarted")
+            try:  # leftover processes of this call die now, not at the next load
+                self._send_ctl({"op": "strays", "gen": self._child_gen})
+            except _ZygoteGone:
+                pass
+            return self._result(what, header, out_tensors)
+
+    def _result(self, what: str, header: dict, tensors: dict) -> CallResult:
+        output = header.get("output") if isinstance(header.get("output"), str) else ""
+        output = output[: self.max_output_bytes + 200]
+
+        def text(key: str) -> str:
+            value = header.get(key)
+            return value[:4000] if isinstance(value, str) else str(value)[:4000]
+
+        if "ok" in header:
+            try:
+                value = wire.decode_value(header["ok"], tensors, self.wire_limits)
+            except wire.RefusedType as exc:
+                raise RefusedValue(f"{what} returned {exc}", output=output) from None
+            except wire.WireError as exc:
+                raise RefusedValue(f"{what} returned a value that was refused: {exc}",
+                                   output=output) from None
+            wall = header.get("wall_s")
+            return CallResult(value, output, float(wall) if isinstance(wall, (int, float)) else 0.0)
+        if "not_implemented" in header:
+            raise NotImplementedYet(text("not_implemented"), output=output)
+        if "forbidden" in header:
+            message = text("forbidden")
+            raise ForbiddenAPI(message, api=message.split(" is not allowed")[0], output=output)
+        if "memory" in header:
+            raise MemoryLimit(f"{what} ran out of memory: {text('memory')}", output=output)
+        if "too_large" in header:
+            raise OutputTooLarge(f"{what}: {text('too_large')}", output=output)
+        if "refused" in header:
+            raise RefusedValue(f"{what} {text('refused')}", output=output)
+        error = header.get("error")
+        if isinstance(error, dict):
+            def field(key):
+                value = error.get(key, "")
+                return value[:8000] if isinstance(value, str) else ""
+            raise StudentError(field("type") or "Error", field("message"), field("traceback"),
+                               output=output)
+        raise WorkerDied(f"the worker sent a result without a value for {what}", output=output)
+
+    def _death_error(self, status: int | None, when: str) -> SandboxError:
+        if status is None:
+            return WorkerDied(f"the worker ended {when} (exit status unknown); it was restarted")
+        if os.WIFEXITED(status):
+            code = os.WEXITSTATUS(status)
+            if code == MEMORY_EXIT:
+                return MemoryLimit(f"the worker ran out of memory {when} (memory limit "
+                                   f"{self.memory_bytes} bytes)")
+            return WorkerDied(f"the worker exited with status {code} {when} (sys.exit?)",
+                              status=code)
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            name = _signal_name(number)
+            if number == signal.SIGKILL:
+                return MemoryLimit(f"the worker was killed by SIGKILL {when} (most likely the "
+                                   "out-of-memory killer)")
+            if number == getattr(signal, "SIGXCPU", -1):
+                return CallTimeout(f"the worker used up its CPU-time limit of {self.cpu_s:g} s "
+                                   f"{when}")
+            if number == getattr(signal, "SIGXFSZ", -1):
+                return OutputTooLarge(f"the worker wrote more than {self.max_file_bytes} bytes "
+                                      f"to a file {when}")
+            return WorkerDied(f"the worker was killed by {name} ({number}) {when}",
+                              signal_number=number)
+        return WorkerDied(f"the worker ended {when} (wait status {status})")  # pragma: no cover
+
+
+Sandbox = Worker
