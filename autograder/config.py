@@ -39,8 +39,10 @@ class Limits(Strict):
     submission_timeout_s: float = Field(
         180.0, gt=0, le=3600, description="wall-clock limit for grading one whole submission"
     )
-    memory_mb: int = Field(4096, ge=256, description="address-space limit of the worker (MiB)")
-    cpu_time_s: int = Field(120, ge=1, description="CPU seconds one submission's worker may use")
+    memory_mb: int = Field(
+        2048, ge=1024, description="address-space limit of the worker (MiB); torch alone maps ~0.65 GiB"
+    )
+    call_cpu_s: float = Field(25.0, gt=0, description="CPU seconds one call may use")
     max_processes: int = Field(64, ge=1, description="processes/threads of the worker")
     max_open_files: int = Field(256, ge=16, description="open file descriptors of the worker")
     max_output_kb: int = Field(64, ge=1, description="captured stdout/stderr per call (KiB)")

@@ -70,6 +70,30 @@ def run_suites(
     return collector.cases, collector.collection_errors
 
 
+def worker_from_config(config: GradingConfig) -> Any:
+    """A sandboxed worker with grading.yaml's limits and forbidden APIs (not started yet)."""
+    from autograder.sandbox.client import Worker
+
+    limits = config.limits
+    return Worker(
+        config.sandbox,
+        timeout_s=limits.call_timeout_s,
+        memory_bytes=limits.memory_mb << 20,
+        cpu_s=limits.call_cpu_s,
+        max_processes=limits.max_processes,
+        max_open_files=limits.max_open_files,
+        max_output_bytes=limits.max_output_kb << 10,
+        forbidden={m: list(c.forbidden) for m, c in config.modules.items() if c.forbidden},
+        gpu=config.device == "cuda" or (config.device == "auto" and _cuda_available()),
+    )
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def grade_submission(
     path: Path | str,
     config: GradingConfig,
@@ -81,7 +105,6 @@ def grade_submission(
 ) -> GradeResult:
     """Grade one submission in the sandbox. `worker` lets batch grading reuse a warm worker."""
     from autograder.remote import RemoteImplementation
-    from autograder.sandbox.client import Worker
 
     started = time.perf_counter()
     path = Path(path)
@@ -89,9 +112,9 @@ def grade_submission(
     submission = load_submission(path)
     own_worker = worker is None
     if own_worker:
-        worker = Worker.from_config(config)
+        worker = worker_from_config(config)
     try:
-        worker.load_submission(submission.modules)
+        import_errors = worker.load_submission(submission.modules)
         implementation = RemoteImplementation(
             worker, config.limits.call_timeout_s, submission.module_errors,
             budget_s=config.limits.submission_timeout_s,
@@ -99,11 +122,13 @@ def grade_submission(
         cases, errors = run_suites(
             implementation, seed=seed, device=config.device, config_path=config_path
         )
-        mode = worker.mode
+        mode = worker.isolation
     finally:
         if own_worker:
             worker.close()
-    notes = list(submission.notes) + [f"suite collection error: {e}" for e in errors]
+    notes = list(submission.notes)
+    notes += [f"{name}.py failed to import: {e['type']}: {e['message']}" for name, e in import_errors.items()]
+    notes += [f"suite collection error: {e}" for e in errors]
     return GradeResult(
         student=student or student_id(path),
         submission=str(path),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import keyword
+import sys
 import stat
 import zipfile
 from dataclasses import dataclass, field
@@ -109,9 +111,19 @@ def _read_folder(folder: Path) -> dict[str, str]:
     raise SubmissionError(f"{folder}: no {', '.join(m + '.py' for m in MODULES)} found")
 
 
+RESERVED = {"torch", "safetensors", "autograder", "exercises", "reference", "numpy", "pytest"}
+
+
 def _from_sources(path: Path, kind: str, files: dict[str, str]) -> Submission:
-    modules = {name: src for name, src in files.items() if name.isidentifier()}
-    return _finish(Submission(path, kind, modules))
+    """Keep files whose names can be imported as modules without shadowing anything."""
+    modules, notes = {}, []
+    for name, source in files.items():
+        if name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_") \
+                and name not in sys.stdlib_module_names and name not in RESERVED:
+            modules[name] = source
+        else:
+            notes.append(f"{name}.py ignored: its name shadows a library module or is not importable")
+    return _finish(Submission(path, kind, modules, notes))
 
 
 def _finish(submission: Submission) -> Submission:

@@ -61,6 +61,6 @@ class RemoteImplementation:
         except client.NotImplementedYet:
             pytest.skip(f"{qualname}: {NOT_IMPLEMENTED}")
         except client.StudentError as exc:
-            raise StudentException(exc.type_name, exc.message) from None
+            raise StudentException(exc.type_name, exc.student_message) from None
         except client.SandboxError as exc:
             raise SandboxFailure(f"{qualname}: {exc}") from None
