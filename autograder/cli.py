@@ -100,7 +100,8 @@ def _not_available(name: str, issue: str):
 
 _not_available("batch", "batch grading of a class is planned")
 _not_available("release", "the student bundle is planned")
-_not_available("gradescope", "the Gradescope bundle is planned")
+from autograder.gradescope import gradescope_command  # noqa: E402
+main.add_command(gradescope_command)
 _not_available("export-otter", "the otter-grader export is planned")
 
 

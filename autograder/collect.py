@@ -14,7 +14,7 @@ import pytest
 from autograder.checking import CheckFailure
 from autograder.impl import NOT_IMPLEMENTED
 from autograder.judge import DiagnosedFailure, SandboxFailure
-from autograder.plugin import IMPL_KEY, JUDGE_KEY
+from autograder.plugin import CACHE_KEY, IMPL_KEY, JUDGE_KEY
 
 
 @dataclass
@@ -70,8 +70,9 @@ def _attention_weights(judge: Any) -> dict[str, Any] | None:
 class ResultCollector:
     """Pass to pytest.main(plugins=[...]); `cases` fills as tests finish."""
 
-    def __init__(self, implementation: Any = None):
+    def __init__(self, implementation: Any = None, cache: Any = None):
         self.implementation = implementation
+        self.cache = cache
         self.cases: list[CaseResult] = []
         self.collection_errors: list[str] = []
         self.started = time.perf_counter()
@@ -80,6 +81,8 @@ class ResultCollector:
     def pytest_configure(self, config: pytest.Config) -> None:
         if self.implementation is not None:
             config.stash[IMPL_KEY] = self.implementation
+        if self.cache is not None:
+            config.stash[CACHE_KEY] = self.cache
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:

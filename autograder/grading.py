@@ -53,10 +53,11 @@ def run_suites(
     suites_dir: Path = SUITES_DIR,
     modules: list[str] | None = None,
     config_path: Path | None = None,
+    cache: Any = None,
 ) -> tuple[list[CaseResult], list[str]]:
     """Run the hidden suites against `implementation` in this (trusted) process."""
     targets = [str(suites_dir / f"test_{m}.py") for m in modules] if modules else [str(suites_dir)]
-    collector = ResultCollector(implementation)
+    collector = ResultCollector(implementation, cache)
     args = [
         *targets, "-c", str(PYTEST_INI), "--rootdir", str(suites_dir), "-q", "--no-header",
         "-p", "no:cacheprovider", "-p", "no:randomly", "--seed", str(seed), "--device", device,
@@ -102,6 +103,7 @@ def grade_submission(
     worker: Any = None,
     config_path: Path | None = None,
     student: str | None = None,
+    cache: Any = None,
 ) -> GradeResult:
     """Grade one submission in the sandbox. `worker` lets batch grading reuse a warm worker."""
     from autograder.remote import RemoteImplementation
@@ -120,7 +122,7 @@ def grade_submission(
             budget_s=config.limits.submission_timeout_s,
         )
         cases, errors = run_suites(
-            implementation, seed=seed, device=config.device, config_path=config_path
+            implementation, seed=seed, device=config.device, config_path=config_path, cache=cache
         )
         mode = worker.isolation
     finally:

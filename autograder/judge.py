@@ -119,12 +119,21 @@ def call_capturing(fn: Callable, args: tuple, kwargs: dict) -> Any:
 class Judge:
     """Runs `impl` against `ref` for one test; see the module docstring."""
 
-    def __init__(self, impl: Any, ref: Any, diagnose: bool = True, tolerances: dict | None = None):
+    def __init__(self, impl: Any, ref: Any, diagnose: bool = True, tolerances: dict | None = None,
+                 cache: Any = None):
         self.impl = impl
         self.ref = ref
         self.diagnose_enabled = diagnose
         self.tolerances = tolerances
+        self.cache = cache  # a ReferenceCache shared by a batch, or None
         self.comparisons: list[Comparison] = []
+
+    def _trusted_call(self, name: str, fn: Callable, args: tuple, kwargs: dict) -> Any:
+        """Reference or mistake-variant output, from the batch cache when there is one."""
+        run = lambda: call_capturing(fn, clone_inputs(args), clone_inputs(kwargs))  # noqa: E731
+        if self.cache is None:
+            return run()
+        return self.cache.get_or_compute(name, args, kwargs, run)
 
     def _function(self, implementation: Any, qualname: str) -> Callable:
         module, function = qualname.split(".")
@@ -132,7 +141,7 @@ class Judge:
 
     def expected(self, qualname: str, *args: Any, **kwargs: Any) -> Any:
         """The reference output on a copy of the inputs."""
-        return call_capturing(self._function(self.ref, qualname), clone_inputs(args), clone_inputs(kwargs))
+        return self._trusted_call(f"ref:{qualname}", self._function(self.ref, qualname), args, kwargs)
 
     def compare(
         self, qualname: str, *args: Any, atol: float | None = None, rtol: float | None = None,
@@ -169,7 +178,7 @@ class Judge:
 
         module, function = qualname.split(".")
         for wrong in mistakes_for(module, function):
-            variant = call_capturing(wrong.fn, clone_inputs(args), clone_inputs(kwargs))
+            variant = self._trusted_call(f"mistake:{wrong.id}", wrong.fn, args, kwargs)
             try:
                 compare_outputs(got, variant, atol=atol, rtol=rtol, tolerances=self.tolerances)
             except CheckFailure:

@@ -23,6 +23,7 @@ from autograder.judge import DiagnosedFailure, Judge
 IMPL_KEY = pytest.StashKey["object"]()
 SEED_KEY = pytest.StashKey[int]()
 JUDGE_KEY = pytest.StashKey[Judge]()
+CACHE_KEY = pytest.StashKey["object"]()  # a batch's ReferenceCache, set by the grader
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -116,13 +117,18 @@ def ref():
     return load_implementation("reference")
 
 
-@pytest.fixture
-def judge(request: pytest.FixtureRequest, impl, ref) -> Judge:
-    """Compares impl with ref on the same inputs and diagnoses known mistakes."""
+@pytest.fixture(scope="session")
+def tolerances(request: pytest.FixtureRequest) -> dict:
+    """(atol, rtol) per dtype from grading.yaml (``--grading-config``), read once per run."""
     from autograder.config import load_config
 
-    tolerances = load_config(request.config.getoption("--grading-config")).tolerance_map()
-    judge = Judge(impl, ref, tolerances=tolerances)
+    return load_config(request.config.getoption("--grading-config")).tolerance_map()
+
+
+@pytest.fixture
+def judge(request: pytest.FixtureRequest, impl, ref, tolerances) -> Judge:
+    """Compares impl with ref on the same inputs and diagnoses known mistakes."""
+    judge = Judge(impl, ref, tolerances=tolerances, cache=request.config.stash.get(CACHE_KEY, None))
     request.node.stash[JUDGE_KEY] = judge
     return judge
 
