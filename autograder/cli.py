@@ -87,6 +87,97 @@ def grade(submission: Path, results: Path | None, report: Path | None, junit: Pa
         print_table(result)
 
 
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--gradebook", type=click.Path(path_type=Path, dir_okay=False), default=Path("grades.sqlite"),
+              show_default=True, help="SQLite gradebook; re-running resumes and never grades twice")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path, dir_okay=False), help="export grades as CSV")
+@click.option("--canvas", type=click.Path(path_type=Path, dir_okay=False), help="export a Canvas gradebook CSV")
+@click.option("--results-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="write <student>/results.json (Gradescope format) for each student")
+@click.option("--feedback-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="write <student>/feedback.html and .md for each student")
+@click.option("--summary", type=click.Path(path_type=Path, dir_okay=False),
+              help="write the class summary HTML (histogram, pass rates, common mistakes)")
+@click.option("--roster", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="CSV with columns student,submission mapping file names to student ids")
+@click.option("--jobs", "-j", type=int, help="grading processes (default: one per CPU)")
+@click.option("--cluster", help="grade on Dask: 'local' (a LocalCluster) or tcp://scheduler:8786")
+@click.option("--seed", type=int, help="seed of the inputs, one for the whole batch (default: fresh)")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="grading.yaml to use (default: the project's)")
+def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | None,
+          results_dir: Path | None, feedback_dir: Path | None, summary: Path | None,
+          roster: Path | None, jobs: int | None, cluster: str | None, seed: int | None,
+          config_path: Path | None) -> None:
+    """Grade every submission in FOLDER into a gradebook, several at once.
+
+    Each entry of FOLDER (a sub-folder, .py, .ipynb or .zip) is one submission; its name is the
+    student id unless --roster maps it. Submissions already in the gradebook (same student,
+    same content, same grader version) are skipped, so an interrupted batch resumes where it
+    stopped. A submission that cannot be graded is recorded with its error; the batch goes on.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from autograder import batch as batching
+    from autograder import exports
+    from autograder.gradebook import Gradebook
+
+    console = Console()
+    try:
+        load_config(config_path)
+        items = batching.discover(folder, batching.read_roster(roster) if roster else None)
+    except (YamlError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except SubmissionError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_SUBMISSION)
+    if not items:
+        click.echo(f"error: {folder}: no submissions (folders, .py, .ipynb or .zip) found", err=True)
+        sys.exit(EXIT_SUBMISSION)
+    with Gradebook(gradebook) as book, Progress(
+        TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"), console=console, transient=False,
+    ) as progress:
+        task = progress.add_task("", total=len(items))
+
+        def advance(item, status):
+            progress.update(task, advance=1, description=f"{item.student}: {status}")
+
+        outcome = batching.run_batch(items, book, config_path=config_path, jobs=jobs, seed=seed,
+                                     cluster=cluster, on_progress=advance)
+    with Gradebook(gradebook) as book:
+        _print_gradebook(book, console)
+        console.print(f"{len(outcome.graded)} graded, {len(outcome.skipped)} already in {gradebook}, "
+                      f"{len(outcome.errors)} errors")
+        if csv_path:
+            exports.export_csv(book, csv_path)
+        if canvas:
+            exports.export_canvas_csv(book, canvas)
+        if results_dir:
+            exports.export_results_json(book, results_dir)
+        if feedback_dir:
+            exports.export_feedback(book, feedback_dir)
+        if summary:
+            exports.class_summary_html(book, summary)
+
+
+def _print_gradebook(book, console) -> None:
+    from rich.table import Table
+
+    table = Table(title="gradebook")
+    for column in ("student", "score", "status", "mistakes", "graded at"):
+        table.add_column(column, justify="right" if column == "score" else "left")
+    for row in book.latest(include_errors=True):
+        mistakes = sorted({c.mistake for c in book.cases(row.id) if c.mistake}) if row.status == "graded" else []
+        score = f"{row.score:g}/{row.max_score:g}" if row.status == "graded" else "-"
+        detail = ", ".join(mistakes) if row.status == "graded" else (row.error or "").splitlines()[0][:60]
+        table.add_row(row.student, score, row.status, detail, row.graded_at)
+    console.print(table)
+
+
 def _not_available(name: str, issue: str):
     @main.command(name=name, help=f"Not available yet ({issue}).",
                   context_settings={"ignore_unknown_options": True})
@@ -98,11 +189,12 @@ def _not_available(name: str, issue: str):
     return command
 
 
-_not_available("batch", "batch grading of a class is planned")
-_not_available("release", "the student bundle is planned")
+from autograder.release import release_command  # noqa: E402
+main.add_command(release_command)
 from autograder.gradescope import gradescope_command  # noqa: E402
 main.add_command(gradescope_command)
-_not_available("export-otter", "the otter-grader export is planned")
+from autograder.otter_export import export_otter_command  # noqa: E402
+main.add_command(export_otter_command)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ def fingerprint(value: Any, digest: "hashlib._Hash | None" = None) -> str:
     top = digest is None
     digest = digest or hashlib.blake2b(digest_size=20)
     if isinstance(value, torch.Tensor):
-        t = value.detach().to("cpu").contiguous()
-        digest.update(f"T{t.dtype}{tuple(t.shape)}{value.device.type}".encode())
+        t = value.detach().to("cpu").contiguous().reshape(-1)  # 0-dim tensors cannot be viewed as bytes
+        digest.update(f"T{value.dtype}{tuple(value.shape)}{value.device.type}".encode())
         digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     elif isinstance(value, torch.Generator):
         digest.update(b"G")

@@ -39,6 +39,9 @@ class RemoteImplementation:
         self.module_errors = module_errors or {}
         self.deadline = time.monotonic() + budget_s if budget_s else None
         self.calls = 0
+        # A function that timed out or ran out of memory once is not run again: each further
+        # case would cost the whole timeout (an endless loop x 20 cases = minutes).
+        self.poisoned: dict[str, str] = {}
 
     def __getattr__(self, module: str) -> RemoteModule:
         if module.startswith("_"):
@@ -49,6 +52,8 @@ class RemoteImplementation:
         qualname = f"{module}.{function}"
         if module in self.module_errors:
             pytest.skip(f"{qualname}: {NOT_IMPLEMENTED} ({self.module_errors[module]})")
+        if qualname in self.poisoned:
+            raise SandboxFailure(f"{qualname}: not run again: {self.poisoned[qualname]}")
         timeout_s = self.timeout_s
         if self.deadline is not None:
             left = self.deadline - time.monotonic()
@@ -61,6 +66,11 @@ class RemoteImplementation:
         except client.NotImplementedYet:
             pytest.skip(f"{qualname}: {NOT_IMPLEMENTED}")
         except client.StudentError as exc:
+            if exc.type_name == "MissingFunction":  # the submission does not define it at all
+                pytest.skip(f"{qualname}: {NOT_IMPLEMENTED} (not defined in the submission)")
             raise StudentException(exc.type_name, exc.student_message) from None
+        except (client.CallTimeout, client.MemoryLimit) as exc:
+            self.poisoned[qualname] = f"an earlier call failed ({exc.reason}: {exc})"
+            raise SandboxFailure(f"{qualname}: {exc}") from None
         except client.SandboxError as exc:
             raise SandboxFailure(f"{qualname}: {exc}") from None

@@ -1,0 +1,45 @@
+"""Batch grading on a Dask distributed cluster (`autograder batch --cluster ...`).
+
+Each submission becomes one task running the same `grade_job` as the local pool; a Dask
+worker process keeps its warm sandbox worker and reference cache between tasks. Results come
+back to the client, which stays the only gradebook writer.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+
+def connect(address: str):
+    """`local` starts a LocalCluster on this machine (one single-threaded worker per core)."""
+    from dask.distributed import Client, LocalCluster
+
+    if address == "local":
+        cluster = LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None)
+        return Client(cluster), cluster
+    return Client(address), None
+
+
+def grade_on_cluster(address: str, todo: list, seed: int, config_arg: str | None) -> Iterator[tuple]:
+    """Yield (item, status, payload) as the cluster finishes submissions."""
+    from dask.distributed import as_completed
+
+    from autograder.batch import _safe_grade_job
+
+    client, cluster = connect(address)
+    try:
+        futures = {}
+        for item in todo:
+            future = client.submit(_safe_grade_job, str(item.path), item.student, seed, config_arg,
+                                   key=f"grade-{item.student}-{item.digest}", pure=False)
+            futures[future.key] = (future, item)
+        for future in as_completed([f for f, _ in futures.values()]):
+            item = futures[future.key][1]
+            try:
+                status, payload = future.result()
+            except Exception as exc:  # noqa: BLE001 - a lost cluster worker
+                status, payload = "error", f"cluster task failed: {type(exc).__name__}: {exc}"
+            yield item, status, payload
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
