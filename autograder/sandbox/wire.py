@@ -118,18 +118,21 @@ def encode_value(obj, limits: Limits = DEFAULT_LIMITS):
     twice is sent once.
     """
     tensors: dict[str, torch.Tensor] = {}
-    memo: dict[int, str] = {}
+    # id -> (tensor, name): holding the tensor keeps its id from being reused by a temporary
+    # (a generator state or a model's tensors are built on the fly and freed otherwise).
+    memo: dict[int, tuple[torch.Tensor, str]] = {}
     count = [0]
     tinylm = []  # resolved lazily, once
 
     def add_tensor(t: torch.Tensor) -> str:
-        name = memo.get(id(t))
-        if name is None:
-            if len(tensors) >= limits.max_tensors:
-                raise WireError(f"more than {limits.max_tensors} tensors in one message")
-            name = f"t{len(tensors)}"
-            tensors[name] = t.detach().to("cpu").contiguous().clone()
-            memo[id(t)] = name
+        seen = memo.get(id(t))
+        if seen is not None:
+            return seen[1]
+        if len(tensors) >= limits.max_tensors:
+            raise WireError(f"more than {limits.max_tensors} tensors in one message")
+        name = f"t{len(tensors)}"
+        tensors[name] = t.detach().to("cpu").contiguous().clone()
+        memo[id(t)] = (t, name)
         return name
 
     def enc(x, depth: int, path: str):

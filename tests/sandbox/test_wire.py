@@ -101,6 +101,18 @@ def test_generator_state_round_trips():
     assert torch.equal(torch.randn(4, generator=got), torch.randn(4, generator=g))
 
 
+def test_model_and_generator_in_one_message_keep_their_own_tensors():
+    """Regression: temporaries (model tensors, generator state) must not share a memo slot."""
+    tinylm = pytest.importorskip("autograder.tinylm")
+    lm = tinylm.TinyLM.random(vocab_size=11, dim=8, generator=torch.Generator().manual_seed(0),
+                              bias={3: 0.5})
+    g = torch.Generator().manual_seed(5)
+    got_lm, got_g = through_frame((lm, g))
+    ids = torch.tensor([[1, 2, 3]])
+    assert torch.equal(got_lm(ids), lm(ids))
+    assert torch.equal(torch.randn(4, generator=got_g), torch.randn(4, generator=g))
+
+
 def test_tinylm_round_trips():
     tinylm = pytest.importorskip("autograder.tinylm")
     lm = tinylm.TinyLM.random(vocab_size=7, dim=3, generator=torch.Generator().manual_seed(0))
