@@ -193,6 +193,8 @@ def test_alibi_bias_is_symmetric_with_zero_diagonal(impl, rng):
     if tuple(bias.shape) != expected_shape:
         raise CheckFailure(f"alibi_bias: got shape {tuple(bias.shape)}, expected {expected_shape}")
     assert_close(bias.transpose(1, 2), bias, name="alibi_bias with i and j swapped")
+    diagonal = torch.diagonal(bias, dim1=1, dim2=2)  # (H, S): bias[h, i, i]
+    assert_close(diagonal, torch.zeros(num_heads, seq_len), name="alibi_bias[h, i, i]", atol=0)
     if bool((bias > 0).any()):
         raise CheckFailure("alibi_bias: got positive entries, expected -slope * |i - j| <= 0")
 

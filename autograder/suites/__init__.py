@@ -1,0 +1,1 @@
+"""Hidden suites (instructor only): one pytest file per exercise module."""

@@ -1,0 +1,1 @@
+"""Public checks: `pytest exercises` runs them against your modules."""

@@ -1,0 +1,1 @@
+"""Oracle tests: the reference proven against independent implementations."""
