@@ -162,10 +162,12 @@ P_MARGIN = {torch.float64: 1e-4, torch.float32: 1e-4, torch.bfloat16: 4e-2}
 def nucleus_case(rng, rows, vocab, dtype, device):
     """Tie-free logits and a p far from every row's cumulative masses (the decision points).
 
-    p also exceeds every row's largest probability, so each nucleus holds at least two tokens
-    and the token that crosses p is never the one min_tokens_to_keep=1 keeps anyway. The masses are computed in float64 from the logits as stored in `dtype`; p is picked on a
+    The masses are computed in float64 from the logits as stored in `dtype`; p is picked on a
     grid to maximise its distance to all of them, and the draw is repeated until the distance
-    exceeds the rounding any correct implementation may add.
+    exceeds the rounding any correct implementation may add (HF's ascending cumulative sum,
+    a descending one, float32 or bfloat16 arithmetic all decide alike then). p also exceeds
+    every row's largest probability, so each nucleus holds at least two tokens and the token
+    that crosses p is never one that min_tokens_to_keep=1 would keep anyway.
     """
     grid = torch.linspace(0.02, 0.98, 97, dtype=torch.float64)
     for _ in range(50):
