@@ -30,6 +30,7 @@ class CaseResult:
     hint: str | None = None
     duration_s: float = 0.0
     heatmap: dict[str, Any] | None = None  # {"got": [[...]], "expected": [[...]]} for attention
+    compares_values: bool = False  # made a judge.compare (else a property or error-handling case)
 
     @property
     def module(self) -> str:
@@ -103,6 +104,8 @@ class ResultCollector:
         case = item.name.removeprefix("test_")
         result = CaseResult(marker.args[0], case, float(weight.args[0]) if weight else 1.0, "passed")
         result.duration_s = report.duration
+        judge = item.stash.get(JUDGE_KEY, None)
+        result.compares_values = bool(judge is not None and judge.comparisons)
         if report.skipped:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             reason = reason.removeprefix("Skipped: ")
@@ -114,7 +117,6 @@ class ResultCollector:
             if call.excinfo and isinstance(call.excinfo.value, DiagnosedFailure):
                 result.mistake = call.excinfo.value.mistake
                 result.hint = call.excinfo.value.hint
-            judge = item.stash.get(JUDGE_KEY, None)
             if judge is not None and result.module == "attention":
                 result.heatmap = _attention_weights(judge)
         self.cases.append(result)

@@ -59,9 +59,19 @@ def score_cases(cases: list[CaseResult], config: GradingConfig) -> list[Function
             ]
             total_weight = sum(c.weight for c in mine) or 1.0
             function_score = FunctionScore(qualname, points)
+            value_cases = [c for c in mine if c.compares_values]
+            # Property and error-handling cases (inputs unchanged, dtype kept, ValueError on bad
+            # input) earn credit only once the function computes a right answer somewhere: a
+            # function that returns its input cannot collect points for not modifying it.
+            right_somewhere = not value_cases or any(c.status == "passed" for c in value_cases)
             for case in mine:
                 share = points * case.weight / total_weight
                 earned = share if case.status == "passed" else 0.0
+                if earned and not case.compares_values and not right_somewhere:
+                    earned = 0.0
+                    case.status = "failed"
+                    case.message = ("no credit yet: this property holds, but none of the "
+                                    "function's value cases is right")
                 function_score.cases.append(ScoredCase(case, earned, share))
             scores.append(function_score)
     return scores
