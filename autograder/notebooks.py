@@ -38,6 +38,7 @@ class Section:
     module: str
     functions: tuple[str, ...] | None = None
     carried_from: str | None = None  # the lab that teaches these; this lab only needs them
+    intro: str | None = None  # Markdown heading and note; default: MODULE_INTROS[module]
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,9 @@ LABS: tuple[Lab, ...] = (
         "A classifier on top of an encoder needs one vector per sequence, not one per token. "
         "You write the pooling step that feeds the classification head: the [CLS] vector, or "
         "the mean over real (non-padding) tokens.",
-        (Section("transformer", ("pool_hidden_states",)),)),
+        (Section("transformer", ("pool_hidden_states",), intro=(
+            "## Pooling\n\nThe encoder returns `hidden` of shape `(B, T, D)`; the tokenizer's "
+            "`attention_mask` `(B, T)` is 1 at real tokens and 0 at padding.")),)),
     Lab("2.3.6", "gpt-text-generation", "GPT Text Generation",
         "A language model only scores the next token; the decoding strategy turns those "
         "scores into text. You write the logits processors (temperature, top-k, top-p, "
@@ -314,7 +317,7 @@ def build_notebook(lab: Lab) -> nbformat.NotebookNode:
         if section.carried_from:
             markdown(f"intro-{section.module}", CARRIED_INTRO.format(lab=section.carried_from))
         else:
-            markdown(f"intro-{section.module}", MODULE_INTROS[section.module])
+            markdown(f"intro-{section.module}", section.intro or MODULE_INTROS[section.module])
         for function in section_functions(section):
             qualname = f"{section.module}.{function}"
             if not section.carried_from:
