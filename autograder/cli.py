@@ -60,10 +60,6 @@ def grade(submission: Path, results: Path | None, report: Path | None, junit: Pa
     Student code runs in a separate, locked-down worker process; the hidden suites and the
     reference stay in this process and see only the values the worker returns.
     """
-    from autograder.grading import grade_submission
-    from autograder.reports import print_table, write_report
-    from autograder.results import junit_xml, write_results
-
     try:
         config = load_config(config_path)
     except YamlError as exc:
@@ -72,11 +68,23 @@ def grade(submission: Path, results: Path | None, report: Path | None, junit: Pa
     if report is not None and report.suffix.lower() not in (".html", ".htm", ".md", ".markdown"):
         click.echo(f"error: --report {report}: expected a .html or .md file name", err=True)
         sys.exit(EXIT_USAGE)
+    from autograder.workers import worker_from_config
+
+    # The worker imports torch on one core while this process loads pytest and the suites.
+    worker = worker_from_config(config).start(wait=False)
     try:
-        result = grade_submission(submission, config, seed=seed, config_path=config_path, student=student)
+        from autograder.grading import grade_submission
+
+        result = grade_submission(submission, config, seed=seed, config_path=config_path,
+                                  student=student, worker=worker)
     except SubmissionError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_SUBMISSION)
+    finally:
+        worker.close()
+    from autograder.reports import print_table, write_report
+    from autograder.results import junit_xml, write_results
+
     if results:
         write_results(result, results, config.hidden_visibility)
     if report:

@@ -16,6 +16,7 @@ from autograder.collect import CaseResult, ResultCollector
 from autograder.config import GradingConfig
 from autograder.intake import Submission, load_submission, student_id
 from autograder.scoring import FunctionScore, score_cases
+from autograder.workers import worker_from_config
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 PYTEST_INI = Path(__file__).resolve().parent / "suites.ini"
@@ -91,30 +92,6 @@ def _no_plugin_autoload():
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
 
 
-def worker_from_config(config: GradingConfig) -> Any:
-    """A sandboxed worker with grading.yaml's limits and forbidden APIs (not started yet)."""
-    from autograder.sandbox.client import Worker
-
-    limits = config.limits
-    return Worker(
-        config.sandbox,
-        timeout_s=limits.call_timeout_s,
-        memory_bytes=limits.memory_mb << 20,
-        cpu_s=limits.call_cpu_s,
-        max_processes=limits.max_processes,
-        max_open_files=limits.max_open_files,
-        max_output_bytes=limits.max_output_kb << 10,
-        forbidden={m: list(c.forbidden) for m, c in config.modules.items() if c.forbidden},
-        gpu=config.device == "cuda" or (config.device == "auto" and _cuda_available()),
-    )
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def grade_submission(
     path: Path | str,
     config: GradingConfig,
@@ -134,7 +111,7 @@ def grade_submission(
     submission = load_submission(path)
     own_worker = worker is None
     if own_worker:
-        worker = worker_from_config(config)
+        worker = worker_from_config(config).start(wait=False)
     try:
         import_errors = worker.load_submission(submission.modules)
         implementation = RemoteImplementation(

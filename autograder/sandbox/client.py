@@ -453,6 +453,8 @@ class Worker:
         self.import_errors: dict[str, dict] = {}
         self._lock = threading.RLock()
         self._proc: subprocess.Popen | None = None
+        self._ready_deadline: float | None = None  # set while a launched zygote is not ready yet
+        self._launched_at = 0.0
         self._ctl: socket.socket | None = None
         self._ctl_reader = wire.FrameReader(wire.Limits(max_frame_bytes=1 << 20))
         self._log = None
@@ -481,8 +483,12 @@ class Worker:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def start(self) -> "Worker":
-        """Start the zygote (python + import torch) if it is not running."""
+    def start(self, wait: bool = True) -> "Worker":
+        """Start the zygote (python + import torch) if it is not running.
+
+        ``wait=False`` only launches it: the caller can import its own modules while the
+        zygote imports torch on the other core; the first use waits for it to be ready.
+        """
         with self._lock:
             if self.mode is None:
                 if self.requested_mode == "auto":
@@ -493,7 +499,9 @@ class Worker:
                 else:
                     self.mode = self.requested_mode
             if self._proc is None or self._proc.poll() is not None:
-                self._start_zygote()
+                self._launch_zygote()
+            if wait and self._ready_deadline is not None:
+                self._await_ready()
         return self
 
     def close(self) -> None:
@@ -521,10 +529,11 @@ class Worker:
             self._log.close()
             self._log = None
         self._child_gen = None
+        self._ready_deadline = None
         self._died.clear()
         self._acks.clear()
 
-    def _start_zygote(self) -> None:
+    def _launch_zygote(self) -> None:
         self._stop_zygote()
         layout = _python_layout()
         stage = tempfile.mkdtemp(prefix="autograder-worker-code-")
@@ -585,7 +594,11 @@ class Worker:
         self._finalizer = weakref.finalize(self, _finalize, self._proc,
                                            self._token if self.mode == "rlimits" else None,
                                            list(self._dirs))
-        deadline = started + self.start_timeout_s
+        self._launched_at = started
+        self._ready_deadline = started + self.start_timeout_s
+
+    def _await_ready(self) -> None:
+        deadline, started = self._ready_deadline, self._launched_at
         while True:
             try:
                 header = self._next_ctl(deadline)
@@ -595,6 +608,7 @@ class Worker:
                 raise SandboxUnavailable(f"the {self.mode} worker did not start:\n{log}") from None
             if header.get("kind") == "ready":
                 break
+        self._ready_deadline = None
         self.zygote_start_s = time.monotonic() - started
         self.zygote_vm_bytes = header.get("vm_bytes")
         abi = header.get("landlock")
