@@ -80,7 +80,7 @@ def discover(folder: Path, roster: dict[str, str] | None = None) -> list[BatchIt
 
 # --- inside a grading process ------------------------------------------------------------------
 
-_PROCESS_STATE: dict[str, Any] = {}  # one warm worker and one reference cache per grading process
+_PROCESS_STATE: dict[str, Any] = {}  # warm workers and one reference cache per grading process
 
 
 def _init_process(config_path: str | None) -> None:
@@ -91,30 +91,30 @@ def _init_process(config_path: str | None) -> None:
     _PROCESS_STATE["cache"] = ReferenceCache()
 
 
-def grade_job(path: str, student: str, seed: int, config_path: str | None = None) -> Any:
-    """Grade one submission with this process's warm worker; returns a GradeResult.
+def grade_group_job(entries: list[tuple[str, str]], seed: int, config_path: str | None = None) -> list[tuple[str, Any]]:
+    """Grade a group of submissions (path, student) in one suite run; one result per entry.
 
-    Runs in a pool process or on a Dask worker; the worker and the cache live as long as the
-    process does.
+    Runs in a pool process or on a Dask worker: the warm sandbox workers (one per group slot)
+    and the reference cache live as long as that process does. Returns ("ok", GradeResult) or
+    ("error", message) per entry; one failure never escapes as an exception.
     """
-    from autograder.grading import grade_submission, worker_from_config
+    from autograder.grading import grade_submissions
+    from autograder.workers import worker_from_config
 
-    if "config" not in _PROCESS_STATE:
-        _init_process(config_path)
-    config = _PROCESS_STATE["config"]
-    worker = _PROCESS_STATE.get("worker")
-    if worker is None:
-        worker = _PROCESS_STATE["worker"] = worker_from_config(config)
-        worker.start()
-    return grade_submission(Path(path), config, seed=seed, worker=worker, student=student,
-                            config_path=_PROCESS_STATE["config_path"], cache=_PROCESS_STATE["cache"])
-
-
-def _safe_grade_job(path: str, student: str, seed: int, config_path: str | None) -> tuple[str, Any]:
     try:
-        return "ok", grade_job(path, student, seed, config_path)
-    except Exception as exc:  # noqa: BLE001 - one submission's failure must not stop the batch
-        return "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+        if "config" not in _PROCESS_STATE:
+            _init_process(config_path)
+        config = _PROCESS_STATE["config"]
+        workers = _PROCESS_STATE.setdefault("workers", [])
+        while len(workers) < len(entries):
+            workers.append(worker_from_config(config).start(wait=False))
+        results = grade_submissions([(Path(p), s) for p, s in entries], config, workers[: len(entries)],
+                                    seed=seed, config_path=_PROCESS_STATE["config_path"],
+                                    cache=_PROCESS_STATE["cache"])
+        return [("ok", result) for result in results]
+    except Exception as exc:  # noqa: BLE001 - one group's failure must not stop the batch
+        message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+        return [("error", message) for _ in entries]
 
 
 # --- the parent ----------------------------------------------------------------------------------
@@ -128,6 +128,7 @@ def run_batch(
     jobs: int | None = None,
     seed: int | None = None,
     cluster: str | None = None,
+    group_size: int = 3,
     on_progress: Callable[[BatchItem, str], None] | None = None,
 ) -> BatchSummary:
     """Grade every item the gradebook does not hold yet; record each as it finishes."""
@@ -148,12 +149,13 @@ def run_batch(
     if not todo:
         return summary
     config_arg = str(config_path) if config_path else None
+    groups = [todo[i: i + group_size] for i in range(0, len(todo), max(1, group_size))]
     if cluster:
         from autograder.cluster import grade_on_cluster
 
-        results = grade_on_cluster(cluster, todo, seed, config_arg)
+        results = grade_on_cluster(cluster, groups, seed, config_arg)
     else:
-        results = _grade_locally(todo, seed, config_arg, jobs or os.cpu_count() or 1)
+        results = _grade_locally(groups, seed, config_arg, jobs or os.cpu_count() or 1)
     for item, status, payload in results:
         if status == "ok":
             gradebook.record(payload)
@@ -165,20 +167,22 @@ def run_batch(
     return summary
 
 
-def _grade_locally(todo: list[BatchItem], seed: int, config_arg: str | None, jobs: int):
-    """Yield (item, status, payload) as the local pool finishes submissions."""
+def _grade_locally(groups: list[list[BatchItem]], seed: int, config_arg: str | None, jobs: int):
+    """Yield (item, status, payload) as the local pool finishes groups of submissions."""
     # spawn: a fresh interpreter per grading process (forking a process that imported torch is unsafe)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context,
+    with ProcessPoolExecutor(max_workers=min(jobs, len(groups)), mp_context=context,
                              initializer=_init_process, initargs=(config_arg,)) as pool:
-        futures = {pool.submit(_safe_grade_job, str(item.path), item.student, seed, config_arg): item
-                   for item in todo}
+        futures = {pool.submit(grade_group_job, [(str(i.path), i.student) for i in group], seed, config_arg): group
+                   for group in groups}
         for future in as_completed(futures):
+            group = futures[future]
             try:
-                status, payload = future.result()
+                outcomes = future.result()
             except Exception as exc:  # noqa: BLE001 - a grading process was lost
-                status, payload = "error", f"grading process lost: {type(exc).__name__}: {exc}"
-            yield futures[future], status, payload
+                outcomes = [("error", f"grading process lost: {type(exc).__name__}: {exc}")] * len(group)
+            for item, (status, payload) in zip(group, outcomes):
+                yield item, status, payload
 
 
 def _notify(callback, item, status):

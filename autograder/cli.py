@@ -110,14 +110,17 @@ def grade(submission: Path, results: Path | None, report: Path | None, junit: Pa
 @click.option("--roster", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="CSV with columns student,submission mapping file names to student ids")
 @click.option("--jobs", "-j", type=int, help="grading processes (default: one per CPU)")
+@click.option("--group", "group_size", type=click.IntRange(1, 16), default=3, show_default=True,
+              help="submissions graded together by one process (one warm worker each; the "
+              "workers compute in parallel while the process compares)")
 @click.option("--cluster", help="grade on Dask: 'local' (a LocalCluster) or tcp://scheduler:8786")
 @click.option("--seed", type=int, help="seed of the inputs, one for the whole batch (default: fresh)")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               help="grading.yaml to use (default: the project's)")
 def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | None,
           results_dir: Path | None, feedback_dir: Path | None, summary: Path | None,
-          roster: Path | None, jobs: int | None, cluster: str | None, seed: int | None,
-          config_path: Path | None) -> None:
+          roster: Path | None, jobs: int | None, group_size: int, cluster: str | None,
+          seed: int | None, config_path: Path | None) -> None:
     """Grade every submission in FOLDER into a gradebook, several at once.
 
     Each entry of FOLDER (a sub-folder, .py, .ipynb or .zip) is one submission; its name is the
@@ -155,7 +158,7 @@ def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | N
             progress.update(task, advance=1, description=f"{item.student}: {status}")
 
         outcome = batching.run_batch(items, book, config_path=config_path, jobs=jobs, seed=seed,
-                                     cluster=cluster, on_progress=advance)
+                                     cluster=cluster, group_size=group_size, on_progress=advance)
     with Gradebook(gradebook) as book:
         _print_gradebook(book, console)
         console.print(f"{len(outcome.graded)} graded, {len(outcome.skipped)} already in {gradebook}, "

@@ -1,6 +1,6 @@
 """Batch grading on a Dask distributed cluster (`autograder batch --cluster ...`).
 
-Each submission becomes one task running the same `grade_job` as the local pool; a Dask
+Each group of submissions becomes one task running the same `grade_group_job` as the local pool; a Dask
 worker process keeps its warm sandbox worker and reference cache between tasks. Results come
 back to the client, which stays the only gradebook writer.
 """
@@ -19,26 +19,27 @@ def connect(address: str):
     return Client(address), None
 
 
-def grade_on_cluster(address: str, todo: list, seed: int, config_arg: str | None) -> Iterator[tuple]:
-    """Yield (item, status, payload) as the cluster finishes submissions."""
+def grade_on_cluster(address: str, groups: list[list], seed: int, config_arg: str | None) -> Iterator[tuple]:
+    """Yield (item, status, payload) as the cluster finishes groups of submissions."""
     from dask.distributed import as_completed
 
-    from autograder.batch import _safe_grade_job
+    from autograder.batch import grade_group_job
 
     client, cluster = connect(address)
     try:
         futures = {}
-        for item in todo:
-            future = client.submit(_safe_grade_job, str(item.path), item.student, seed, config_arg,
-                                   key=f"grade-{item.student}-{item.digest}", pure=False)
-            futures[future.key] = (future, item)
+        for index, group in enumerate(groups):
+            entries = [(str(item.path), item.student) for item in group]
+            future = client.submit(grade_group_job, entries, seed, config_arg, key=f"grade-group-{index}", pure=False)
+            futures[future.key] = (future, group)
         for future in as_completed([f for f, _ in futures.values()]):
-            item = futures[future.key][1]
+            group = futures[future.key][1]
             try:
-                status, payload = future.result()
+                outcomes = future.result()
             except Exception as exc:  # noqa: BLE001 - a lost cluster worker
-                status, payload = "error", f"cluster task failed: {type(exc).__name__}: {exc}"
-            yield item, status, payload
+                outcomes = [("error", f"cluster task failed: {type(exc).__name__}: {exc}")] * len(group)
+            for item, (status, payload) in zip(group, outcomes):
+                yield item, status, payload
     finally:
         client.close()
         if cluster is not None:

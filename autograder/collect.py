@@ -13,7 +13,7 @@ import pytest
 
 from autograder.checking import CheckFailure
 from autograder.impl import NOT_IMPLEMENTED
-from autograder.judge import DiagnosedFailure, SandboxFailure
+from autograder.judge import DiagnosedFailure, Judge, SandboxFailure
 from autograder.plugin import CACHE_KEY, IMPL_KEY, JUDGE_KEY
 
 
@@ -68,55 +68,105 @@ def _attention_weights(judge: Any) -> dict[str, Any] | None:
     return None
 
 
-class ResultCollector:
-    """Pass to pytest.main(plugins=[...]); `cases` fills as tests finish."""
+class FanOut:
+    """A pytest plugin object that runs every hidden case once per implementation.
 
-    def __init__(self, implementation: Any = None, cache: Any = None):
-        self.implementation = implementation
+    Pass it to ``pytest.main(plugins=[...])``. Collection, fixtures and the reference outputs
+    are shared; the test body runs once per implementation (one per submission), each in its
+    own thread with its own judge and an identical copy of the case's random generator, so
+    every submission sees exactly the same inputs. Threads wait on their own sandboxed
+    worker, so the workers compute in parallel. ``cases[i]`` fills with implementation i's
+    results. With one implementation this is an ordinary suite run.
+    """
+
+    def __init__(self, implementations: list[Any], cache: Any = None):
+        self.implementations = list(implementations)
+        self.cases: list[list[CaseResult]] = [[] for _ in self.implementations]
         self.cache = cache
-        self.cases: list[CaseResult] = []
         self.collection_errors: list[str] = []
-        self.started = time.perf_counter()
+        self._pool = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
-        if self.implementation is not None:
-            config.stash[IMPL_KEY] = self.implementation
+        config.stash[IMPL_KEY] = self.implementations[0]
         if self.cache is not None:
             config.stash[CACHE_KEY] = self.cache
+        if len(self.implementations) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(len(self.implementations), thread_name_prefix="fanout")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             self.collection_errors.append(f"{report.nodeid}: {str(report.longrepr)[-800:]}")
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        marker = pyfuncitem.get_closest_marker("function")
+        if marker is None:
+            return None  # not a graded case: let pytest run it as usual
+        weight = pyfuncitem.get_closest_marker("weight")
+        qualname, case_name = marker.args[0], pyfuncitem.name.removeprefix("test_")
+        case_weight = float(weight.args[0]) if weight else 1.0
+        base = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+        rng = base.get("rng")
+        rng_state = rng.get_state() if rng is not None else None
+
+        def run(index: int) -> CaseResult:
+            args = dict(base)
+            implementation = self.implementations[index]
+            if rng is not None:  # the same inputs for every submission
+                args["rng"] = type(rng)().manual_seed(0)
+                args["rng"].set_state(rng_state)
+            if "impl" in args:
+                args["impl"] = implementation
+            judge = None
+            if "judge" in args:
+                template = base["judge"]
+                judge = Judge(implementation, template.ref, tolerances=template.tolerances, cache=template.cache)
+                args["judge"] = judge
+            return _run_case(pyfuncitem.obj, args, qualname, case_name, case_weight, judge)
+
+        if self._pool is None:
+            results = [run(0)]
+        else:
+            results = list(self._pool.map(run, range(len(self.implementations))))
+        for index, result in enumerate(results):
+            self.cases[index].append(result)
+        return True
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
         report = yield
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            self._record(item, call, report)
+        marker = item.get_closest_marker("function")
+        if report.when == "setup" and report.failed and marker is not None:
+            message = f"grader error while preparing the case: {call.excinfo.exconly()[-300:] if call.excinfo else ''}"
+            for cases in self.cases:
+                cases.append(CaseResult(marker.args[0], item.name.removeprefix("test_"), 1.0, "error", message))
         return report
 
-    def _record(self, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
-        marker = item.get_closest_marker("function")
-        if marker is None:
-            return
-        weight = item.get_closest_marker("weight")
-        case = item.name.removeprefix("test_")
-        result = CaseResult(marker.args[0], case, float(weight.args[0]) if weight else 1.0, "passed")
-        result.duration_s = report.duration
-        judge = item.stash.get(JUDGE_KEY, None)
-        result.compares_values = bool(judge is not None and judge.comparisons)
-        if report.skipped:
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            reason = reason.removeprefix("Skipped: ")
-            result.status = "not implemented" if NOT_IMPLEMENTED in reason else "failed"
-            result.message = reason
-        elif report.failed:
-            result.status = "failed" if report.when == "call" else "error"
-            result.message = _feedback(call.excinfo) if call.excinfo else "failed"
-            if call.excinfo and isinstance(call.excinfo.value, DiagnosedFailure):
-                result.mistake = call.excinfo.value.mistake
-                result.hint = call.excinfo.value.hint
-            if judge is not None and result.module == "attention":
-                result.heatmap = _attention_weights(judge)
-        self.cases.append(result)
+
+def _run_case(body, args: dict, qualname: str, case_name: str, weight: float, judge: Any) -> CaseResult:
+    """Run one test body against one implementation and turn its outcome into a CaseResult."""
+    result = CaseResult(qualname, case_name, weight, "passed")
+    started = time.perf_counter()
+    try:
+        body(**args)
+    except pytest.skip.Exception as exc:
+        reason = str(exc.msg if hasattr(exc, "msg") else exc)
+        result.status = "not implemented" if NOT_IMPLEMENTED in reason else "failed"
+        result.message = reason
+    except Exception as exc:  # noqa: BLE001 - every failure of a case is feedback
+        result.status = "failed"
+        result.message = _feedback(pytest.ExceptionInfo.from_exception(exc))
+        if isinstance(exc, DiagnosedFailure):
+            result.mistake, result.hint = exc.mistake, exc.hint
+        if judge is not None and result.module == "attention":
+            result.heatmap = _attention_weights(judge)
+    result.duration_s = time.perf_counter() - started
+    result.compares_values = bool(judge is not None and judge.comparisons)
+    return result

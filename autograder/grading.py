@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from autograder import __version__
-from autograder.collect import CaseResult, ResultCollector
+from autograder.collect import CaseResult, FanOut
 from autograder.config import GradingConfig
 from autograder.intake import Submission, load_submission, student_id
 from autograder.scoring import FunctionScore, score_cases
@@ -56,9 +56,25 @@ def run_suites(
     config_path: Path | None = None,
     cache: Any = None,
 ) -> tuple[list[CaseResult], list[str]]:
-    """Run the hidden suites against `implementation` in this (trusted) process."""
+    """Run the hidden suites against one implementation in this (trusted) process."""
+    results, errors = run_suites_for_all([implementation], seed=seed, device=device, suites_dir=suites_dir,
+                                         modules=modules, config_path=config_path, cache=cache)
+    return results[0], errors
+
+
+def run_suites_for_all(
+    implementations: list[Any],
+    *,
+    seed: int,
+    device: str = "auto",
+    suites_dir: Path = SUITES_DIR,
+    modules: list[str] | None = None,
+    config_path: Path | None = None,
+    cache: Any = None,
+) -> tuple[list[list[CaseResult]], list[str]]:
+    """One pytest session for several implementations: every case runs once per implementation."""
     targets = [str(suites_dir / f"test_{m}.py") for m in modules] if modules else [str(suites_dir)]
-    collector = ResultCollector(implementation, cache)
+    fan_out = FanOut(implementations, cache)
     args = [
         *targets, "-c", str(PYTEST_INI), "--rootdir", str(suites_dir), "-q", "--no-header",
         "-p", "autograder.plugin", "--seed", str(seed), "--device", device, "--tb=no",
@@ -71,8 +87,8 @@ def run_suites(
     # pytest's own terminal output is not part of grading: send it away. Third-party plugins
     # installed beside the grader are not loaded (autoload off; ours is named with -p).
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), _no_plugin_autoload():
-        pytest.main(args, plugins=[collector])
-    return collector.cases, collector.collection_errors
+        pytest.main(args, plugins=[fan_out])
+    return fan_out.cases, fan_out.collection_errors
 
 
 NOT_NEEDED = ("cacheprovider", "unraisableexception", "threadexception", "faulthandler",
@@ -102,52 +118,62 @@ def grade_submission(
     student: str | None = None,
     cache: Any = None,
 ) -> GradeResult:
-    """Grade one submission in the sandbox. `worker` lets batch grading reuse a warm worker."""
-    from autograder.remote import RemoteImplementation
-
-    started = time.perf_counter()
-    path = Path(path)
-    seed = secrets.randbits(31) if seed is None else seed
-    submission = load_submission(path)
+    """Grade one submission in the sandbox. `worker` lets callers reuse a warm worker."""
     own_worker = worker is None
     if own_worker:
         worker = worker_from_config(config).start(wait=False)
     try:
-        import_errors = worker.load_submission(submission.modules)
-        implementation = RemoteImplementation(
-            worker, config.limits.call_timeout_s, submission.module_errors,
-            budget_s=config.limits.submission_timeout_s,
-        )
-        cases, errors = run_suites(
-            implementation, seed=seed, device=config.device, config_path=config_path, cache=cache
-        )
-        mode = worker.isolation
+        return grade_submissions([(Path(path), student)], config, [worker], seed=seed,
+                                 config_path=config_path, cache=cache)[0]
     finally:
         if own_worker:
             worker.close()
-    notes = list(submission.notes)
-    notes += [f"{name}.py failed to import: {e['type']}: {e['message']}" for name, e in import_errors.items()]
-    notes += [f"suite collection error: {e}" for e in errors]
-    return GradeResult(
-        student=student or student_id(path),
-        submission=str(path),
-        digest=submission.digest,
-        functions=score_cases(cases, config),
-        seed=seed,
-        sandbox=mode,
-        execution_time=time.perf_counter() - started,
-        notes=notes,
-    )
 
 
-def grade_in_process(implementation: Any, config: GradingConfig, *, seed: int, student: str,
-                     modules: list[str] | None = None) -> GradeResult:
-    """Grade trusted code (reference, mistake variants) without a worker: for the project's tests."""
+def grade_submissions(
+    entries: list[tuple[Path, str | None]],
+    config: GradingConfig,
+    workers: list[Any],
+    *,
+    seed: int | None = None,
+    config_path: Path | None = None,
+    cache: Any = None,
+) -> list[GradeResult]:
+    """Grade several submissions in one suite run, each in its own warm sandboxed worker.
+
+    `entries` are (path, student id or None); `workers` holds at least as many workers. The
+    inputs of every case are drawn once and sent to every submission; the workers compute in
+    parallel while this process compares.
+    """
+    from autograder.remote import RemoteImplementation
+
     started = time.perf_counter()
-    cases, errors = run_suites(implementation, seed=seed, device=config.device, modules=modules)
-    return GradeResult(
-        student=student, submission=str(getattr(implementation, "spec", student)), digest="",
-        functions=score_cases(cases, config), seed=seed, sandbox="none (trusted, in-process)",
-        execution_time=time.perf_counter() - started,
-        notes=[f"suite collection error: {e}" for e in errors],
-    )
+    seed = secrets.randbits(31) if seed is None else seed
+    submissions = [load_submission(path) for path, _ in entries]
+    implementations, import_errors = [], []
+    for submission, worker in zip(submissions, workers):
+        import_errors.append(worker.load_submission(submission.modules))
+        implementations.append(RemoteImplementation(
+            worker, config.limits.call_timeout_s, submission.module_errors,
+            budget_s=config.limits.submission_timeout_s,
+        ))
+    results, errors = run_suites_for_all(implementations, seed=seed, device=config.device,
+                                         config_path=config_path, cache=cache)
+    elapsed = time.perf_counter() - started
+    graded = []
+    for (path, student), submission, worker, cases, failed_imports in zip(
+            entries, submissions, workers, results, import_errors):
+        notes = list(submission.notes)
+        notes += [f"{name}.py failed to import: {e['type']}: {e['message']}" for name, e in failed_imports.items()]
+        notes += [f"suite collection error: {e}" for e in errors]
+        graded.append(GradeResult(
+            student=student or student_id(path),
+            submission=str(path),
+            digest=submission.digest,
+            functions=score_cases(cases, config),
+            seed=seed,
+            sandbox=worker.isolation,
+            execution_time=elapsed / len(entries),
+            notes=notes,
+        ))
+    return graded

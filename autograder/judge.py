@@ -141,7 +141,8 @@ class Judge:
 
     def expected(self, qualname: str, *args: Any, **kwargs: Any) -> Any:
         """The reference output on a copy of the inputs."""
-        return self._trusted_call(f"ref:{qualname}", self._function(self.ref, qualname), args, kwargs)
+        # (a batch's `ref` is a CachedReference already: no second cache layer here)
+        return call_capturing(self._function(self.ref, qualname), clone_inputs(args), clone_inputs(kwargs))
 
     def compare(
         self, qualname: str, *args: Any, atol: float | None = None, rtol: float | None = None,

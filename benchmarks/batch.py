@@ -99,12 +99,13 @@ def main() -> None:
     parser.add_argument("--baseline-n", type=int, default=6, help="submissions for the naive baseline")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--otter-n", type=int, default=2, help="notebooks for otter run (0: skip)")
+    parser.add_argument("--group", type=int, default=3, help="submissions per suite run (autograder batch --group)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
         paths = build_class(scratch / "class", args.n)
         ours = timed([sys.executable, "-m", "autograder.cli", "batch", str(scratch / "class"), "--gradebook",
-                      str(scratch / "grades.sqlite"), "--jobs", str(args.jobs), "--seed", "1"], cwd=scratch)
+                      str(scratch / "grades.sqlite"), "--jobs", str(args.jobs), "--group", str(args.group), "--seed", "1"], cwd=scratch)
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         ours_per_min = args.n / ours * 60
         baseline = naive(paths[: args.baseline_n], args.jobs)

@@ -223,6 +223,7 @@ class _Zygote:
                      "dataclasses", "string", "unicodedata", "heapq", "operator", "copy"):
             importlib.import_module(name)
         wire._tinylm_class()
+        _warm_up()
         install_guards(cfg.get("forbidden_apis", []))
         import_s = time.monotonic() - started
         self.landlock = 0
@@ -308,6 +309,37 @@ class _Zygote:
     def shutdown(self) -> None:
         self.kill_all()
         os._exit(0)
+
+
+def _warm_up() -> None:
+    """Run each family of ops once, so that forked children start warm.
+
+    The first call of a torch kernel, and the first safetensors round trip, pay one-off
+    initialisation (~0.45 s in all here); paid in the zygote, every child inherits it.
+    Runs before the forbidden-API guards are installed, and calls none of them.
+    """
+    import torch
+
+    causal = torch.ones(4, 4, dtype=torch.bool).tril()
+    for dtype in (torch.float32, torch.float64, torch.bfloat16):
+        x = torch.randn(2, 3, 4, 4).to(dtype)
+        scores = (x @ x.transpose(-2, -1)) / 2.0
+        weights = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
+        torch.nan_to_num(weights).sum(-1)
+        torch.log_softmax(x, dim=-1)
+        torch.erf(x), torch.tanh(x), torch.sin(x), torch.cos(x), torch.exp(x), torch.sqrt(x.abs())
+        x.mean(-1, keepdim=True), x.var(-1, unbiased=False), x.std(-1)
+        torch.nn.functional.linear(x, x[0, 0], x[0, 0, 0])
+        torch.cat([x, x], dim=-1).reshape(2, 3, 4, 2, 4).transpose(1, 2).contiguous().view(2, 4, -1)
+        torch.sort(x, dim=-1, descending=True), torch.topk(x, 2), torch.cumsum(x, -1)
+        torch.where(causal, x, torch.zeros((), dtype=dtype)), torch.isclose(x, x), x.argmax(-1)
+        torch.outer(torch.arange(4, dtype=dtype), torch.arange(2, dtype=dtype)).float()
+    torch.broadcast_shapes((2, 1), (1, 3))  # imports torch._refs on first use (~0.45 s)
+    torch.multinomial(torch.ones(2, 5), 1, generator=torch.Generator().manual_seed(0))
+    torch.arange(6).repeat_interleave(2).unique()
+    jsonable, tensors = wire.encode_value({"x": torch.randn(2, 3), "i": torch.arange(3), "b": causal})
+    header, received = wire.unpack_payload(wire.pack_frame({"v": jsonable}, tensors)[8:])
+    wire.decode_value(header["v"], received)
 
 
 def fcntl_dup_high(fd: int, low: int) -> int:

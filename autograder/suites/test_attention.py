@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autograder.checking import tolerance
-from autograder.judge import DiagnosedFailure, clone_inputs
+from autograder.checking import CheckFailure
+from autograder.judge import DiagnosedFailure, clone_inputs, compare_outputs
 
 SDPA = "attention.scaled_dot_product_attention"
 SPLIT = "attention.split_heads"
@@ -52,21 +52,24 @@ def random_mask(rng, shape, device, p_keep=0.6, keep_first=True):
 # --- SDPA comparisons, with the NaN diagnosis ---------------------------------------------------
 
 
-def _same_with_nans(got, variant, atol, rtol) -> bool:
-    """Do got and variant agree, NaN in the same places counting as equal?"""
+def _same_with_nans(judge, got, variant, atol, rtol) -> bool:
+    """Do got and variant agree (judge's tolerances), NaN in the same places counting as equal?"""
     if not (isinstance(got, tuple) and isinstance(variant, tuple) and len(got) == len(variant)):
         return False
+    got_filled, variant_filled = [], []
     for g, v in zip(got, variant):
         if type(g) is not torch.Tensor or type(v) is not torch.Tensor or g.shape != v.shape:
             return False
-        default_atol, default_rtol = tolerance(v.dtype)
-        close = torch.isclose(
-            g.detach().cpu().double(), v.detach().cpu().double(),
-            atol=default_atol if atol is None else atol,
-            rtol=default_rtol if rtol is None else rtol, equal_nan=True,
-        )
-        if not bool(close.all()):
+        g_nan, v_nan = torch.isnan(g).cpu(), torch.isnan(v).cpu()
+        if not torch.equal(g_nan, v_nan):
             return False
+        got_filled.append(g.masked_fill(g_nan.to(g.device), 0.0))
+        variant_filled.append(v.masked_fill(v_nan.to(v.device), 0.0))
+    try:
+        compare_outputs(tuple(got_filled), tuple(variant_filled), atol=atol, rtol=rtol,
+                        tolerances=judge.tolerances)
+    except CheckFailure:
+        return False
     return True
 
 
@@ -87,7 +90,7 @@ def compare_sdpa(judge, q, k, v, mask=None, atol=None, rtol=None):
         record = judge.comparisons[-1]
         if failure.mistake is None:
             variant = nan_rows.fn(*clone_inputs(args))
-            if _same_with_nans(record.got, variant, atol, rtol):
+            if _same_with_nans(judge, record.got, variant, atol, rtol):
                 record.mistake = nan_rows.id
                 raise DiagnosedFailure(str(failure), nan_rows.id, nan_rows.hint) from None
         raise
