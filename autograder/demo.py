@@ -8,6 +8,7 @@ beside it under another name, and its functions resolve names in their own modul
 """
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -21,6 +22,23 @@ def student_source(module: str) -> str:
     """The reference module as a student would write it (imports `exercises.*`)."""
     source = (REFERENCE_DIR / f"{module}.py").read_text(encoding="utf-8")
     return re.sub(r"\breference\.(?=\w)", "exercises.", source)
+
+
+def notebook_source(module: str) -> str:
+    """The module as one notebook cell: its private helpers renamed `_<module>_<name>`.
+
+    A notebook is one namespace, and modules may define private helpers of the same name with
+    different signatures (attention's and transformer's `_check_float_tensor`).
+    """
+    source = student_source(module)
+    tree = ast.parse(source)
+    private = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+               and node.name.startswith("_")}
+    private |= {target.id for node in tree.body if isinstance(node, ast.Assign)
+                for target in node.targets if isinstance(target, ast.Name) and target.id.startswith("_")}
+    for name in sorted(private, key=len, reverse=True):
+        source = re.sub(rf"(?<![\w.]){re.escape(name)}\b", f"_{module}{name}", source)
+    return source
 
 
 def _mistake_body(module: str) -> str:
@@ -48,18 +66,22 @@ def write_reference_submission(folder: Path) -> Path:
 
 
 def write_mistake_submission(folder: Path, mistake_id: str) -> Path:
-    """The reference with exactly one function replaced by the variant `mistake_id`."""
+    """The reference with exactly one function replaced by the variant `mistake_id`.
+
+    `<module>.py` re-exports the correct functions from `refcopy_<module>.py` and the variant
+    from `refmistake_<module>.py`, where the variant's own calls still reach the correct
+    functions (a variant may call the function it replaces, e.g. with other arguments).
+    """
     wrong = MISTAKES[mistake_id]
     write_reference_submission(folder)
     module = wrong.module
     (folder / f"refcopy_{module}.py").write_text(student_source(module), encoding="utf-8")
-    # Collapsed multi-line imports such as `from reference.decoding import (\n a,\n b)` stay valid.
-    body = _mistake_body(module)
+    (folder / f"refmistake_{module}.py").write_text(
+        "from __future__ import annotations\n\n" + _mistake_body(module) + "\n", encoding="utf-8")
     (folder / f"{module}.py").write_text(
         "from __future__ import annotations\n\n"
         f"from refcopy_{module} import *  # every correct function\n"
-        f"{body}\n\n"
-        f"{wrong.function} = {wrong.fn.__name__}  # the one function with the mistake\n",
+        f"from refmistake_{module} import {wrong.fn.__name__} as {wrong.function}  # the one mistake\n",
         encoding="utf-8",
     )
     return folder

@@ -82,7 +82,7 @@ def clone_inputs(value: Any) -> Any:
 
 def compare_outputs(
     got: Any, expected: Any, *, name: str = "output", atol: float | None = None,
-    rtol: float | None = None, tolerances: dict | None = None,
+    rtol: float | None = None, tolerances: dict | None = None, equal_nan: bool = False,
 ) -> None:
     """Recursive comparison: tensors by tolerance, containers item by item, the rest exactly."""
     if isinstance(expected, Raised) or isinstance(got, Raised):
@@ -92,14 +92,16 @@ def compare_outputs(
             raise CheckFailure(f"{name}: the call {got_s}; expected it {exp_s}")
         return
     if isinstance(expected, torch.Tensor):
-        assert_close(got, expected, name=name, atol=atol, rtol=rtol, tolerances=tolerances)
+        assert_close(got, expected, name=name, atol=atol, rtol=rtol, tolerances=tolerances,
+                     equal_nan=equal_nan)
         return
     if isinstance(expected, (tuple, list)):
         if type(got) is not type(expected) or len(got) != len(expected):
             assert_equal(got, expected, name=name)
         if any(isinstance(e, torch.Tensor) for e in expected):
             for i, (g, e) in enumerate(zip(got, expected)):
-                compare_outputs(g, e, name=f"{name}[{i}]", atol=atol, rtol=rtol, tolerances=tolerances)
+                compare_outputs(g, e, name=f"{name}[{i}]", atol=atol, rtol=rtol, tolerances=tolerances,
+                                equal_nan=equal_nan)
             return
     assert_equal(got, expected, name=name)
 
@@ -181,7 +183,9 @@ class Judge:
         for wrong in mistakes_for(module, function):
             variant = self._trusted_call(f"mistake:{wrong.id}", wrong.fn, args, kwargs)
             try:
-                compare_outputs(got, variant, atol=atol, rtol=rtol, tolerances=self.tolerances)
+                # NaN where the variant has NaN is a match (e.g. attention.nan_rows)
+                compare_outputs(got, variant, atol=atol, rtol=rtol, tolerances=self.tolerances,
+                                equal_nan=True)
             except CheckFailure:
                 continue
             return wrong

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.demo import MODULES, student_source, write_mistake_submission, write_reference_submission
+from autograder.demo import MODULES, notebook_source, write_mistake_submission, write_reference_submission
 
 OUT = Path(__file__).resolve().parent / "submissions"
 
@@ -42,7 +42,7 @@ def notebook_with_mistake(path: Path) -> None:
     notebook.cells.append(nbformat.v4.new_markdown_cell("# Lab 2.3 submission (Carol)"))
     for module in MODULES:
         notebook.cells.append(nbformat.v4.new_markdown_cell(f"## {module}"))
-        notebook.cells.append(nbformat.v4.new_code_cell(student_source(module)))
+        notebook.cells.append(nbformat.v4.new_code_cell(notebook_source(module)))
     notebook.cells.append(nbformat.v4.new_markdown_cell("I rewrote the causal mask:"))
     notebook.cells.append(nbformat.v4.new_code_cell(TOP_LEFT_CAUSAL))
     notebook.cells.append(nbformat.v4.new_code_cell("%matplotlib inline\nimport matplotlib.pyplot as plt\n"
@@ -65,12 +65,13 @@ def main() -> None:
             archive.writestr(info, file.read_text())
     shutil.rmtree(dave)
     erin = write_mistake_submission(OUT / "_erin", "decoding.top_k_strict")
-    # one file: the correct decoding module, then the wrong top_k_filter and its helpers
-    merged = (erin / "decoding.py").read_text().replace(
-        "from refcopy_decoding import *  # every correct function\n", (erin / "refcopy_decoding.py").read_text())
+    # one file: the correct decoding module, then the variants, then the wrong top_k_filter
+    merged = (erin / "refcopy_decoding.py").read_text() + "\n\n" + (erin / "refmistake_decoding.py").read_text()
     merged = re.sub(r"from refcopy_decoding import (\([^)]*\)|[^\n]*)\n", "", merged)  # now one module
     body = "".join(line for line in merged.splitlines(keepends=True) if not line.startswith("from __future__"))
-    (OUT / "erin.py").write_text("from __future__ import annotations\n\n" + body)
+    alias = (erin / "decoding.py").read_text().splitlines()[-1].split(" import ")[1].split("  #")[0]
+    variant, _, name = alias.partition(" as ")
+    (OUT / "erin.py").write_text("from __future__ import annotations\n\n" + body + f"\n\n{name} = {variant}\n")
     shutil.rmtree(erin)
     (OUT / "mallory").mkdir()
     for name, source in HOSTILE.items():

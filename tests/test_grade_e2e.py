@@ -16,7 +16,8 @@ import nbformat
 import pytest
 
 from autograder.config import load_config
-from autograder.demo import MODULES, student_source, write_mistake_submission, write_reference_submission
+from autograder.demo import (MODULES, notebook_source, student_source, write_mistake_submission,
+                             write_reference_submission)
 from autograder.grading import grade_submission, worker_from_config
 from reference.mistakes import MISTAKES
 
@@ -60,7 +61,7 @@ def test_reference_notebook_scores_full_marks(tmp_path, worker, seed):
     notebook = nbformat.v4.new_notebook()
     notebook.cells.append(nbformat.v4.new_markdown_cell("# Lab submission"))
     for module in MODULES:
-        notebook.cells.append(nbformat.v4.new_code_cell(student_source(module)))
+        notebook.cells.append(nbformat.v4.new_code_cell(notebook_source(module)))
         # demo code after the definitions never runs
         notebook.cells.append(nbformat.v4.new_code_cell("%timeit 1\nprint(undefined_name)\nwhile True: pass"))
     path = tmp_path / "carol.ipynb"

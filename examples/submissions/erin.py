@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-
 """Decoding strategies for a causal language model (lab 2.3.6), reference solutions.
 
 A ``model`` is any callable ``model(input_ids: LongTensor (B, T)) -> logits (B, T, V)``; only the
@@ -137,7 +136,10 @@ def top_p_filter(logits: torch.Tensor, p: float, min_tokens_to_keep: int = 1) ->
     set is the smallest one whose mass is ``>= p``. The first `min_tokens_to_keep` tokens are
     always kept. Filtered logits become ``-inf``. Tied logits are ordered as the sort puts them.
 
-    Probabilities are computed in float32 for half-precision inputs (float64 stays float64).
+    ``transformers.TopPLogitsWarper`` states the same rule from the other end: sorted
+    ascending, it drops a token when the cumulative mass up to and including it is
+    ``<= 1 - p``. Probabilities are computed in float32 for half-precision inputs (float64
+    stays float64), so the decision does not suffer bfloat16's coarse cumulative sums.
 
     Args:
         logits: float tensor ``(..., V)``.
@@ -448,6 +450,9 @@ def _best_hypotheses(pool: list, size: int) -> list:
     scores = torch.stack([score for score, _ in pool])  # (len(pool),)
     order = torch.sort(scores, descending=True, stable=True).indices[:size]
     return [pool[i] for i in order.tolist()]
+
+
+
 """Known-wrong variants of `reference.decoding` (one per mistake id of lab 2.3.6).
 
 Each variant is the reference function with exactly one mistake; argument checks and every
@@ -588,4 +593,5 @@ def beam_search_without_length_penalty(model, input_ids, num_beams, max_new_toke
                        eos_token_id=eos_token_id, early_stopping=early_stopping,
                        num_return_sequences=num_return_sequences)
 
-top_k_filter = top_k_keeps_exactly_k  # the one function with the mistake
+
+top_k_filter = top_k_keeps_exactly_k

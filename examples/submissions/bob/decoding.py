@@ -135,7 +135,10 @@ def top_p_filter(logits: torch.Tensor, p: float, min_tokens_to_keep: int = 1) ->
     set is the smallest one whose mass is ``>= p``. The first `min_tokens_to_keep` tokens are
     always kept. Filtered logits become ``-inf``. Tied logits are ordered as the sort puts them.
 
-    Probabilities are computed in float32 for half-precision inputs (float64 stays float64).
+    ``transformers.TopPLogitsWarper`` states the same rule from the other end: sorted
+    ascending, it drops a token when the cumulative mass up to and including it is
+    ``<= 1 - p``. Probabilities are computed in float32 for half-precision inputs (float64
+    stays float64), so the decision does not suffer bfloat16's coarse cumulative sums.
 
     Args:
         logits: float tensor ``(..., V)``.
