@@ -110,7 +110,7 @@ def grade(submission: Path, results: Path | None, report: Path | None, junit: Pa
 @click.option("--roster", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="CSV with columns student,submission mapping file names to student ids")
 @click.option("--jobs", "-j", type=int, help="grading processes (default: one per CPU)")
-@click.option("--group", "group_size", type=click.IntRange(1, 16), default=3, show_default=True,
+@click.option("--group", "group_size", type=click.IntRange(1, 16), default=4, show_default=True,
               help="submissions graded together by one process (one warm worker each; the "
               "workers compute in parallel while the process compares)")
 @click.option("--cluster", help="grade on Dask: 'local' (a LocalCluster) or tcp://scheduler:8786")

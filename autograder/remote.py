@@ -31,6 +31,7 @@ class RemoteImplementation:
     """``impl.<module>.<function>(...)`` runs in the worker that holds the submission."""
 
     spec = "sandbox"
+    copies_inputs = True  # arguments cross the wire as copies: the caller's objects stay untouched
 
     def __init__(self, worker: Any, timeout_s: float, module_errors: dict[str, str] | None = None,
                  budget_s: float | None = None):
