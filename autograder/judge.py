@@ -186,7 +186,7 @@ class Judge:
         for wrong in mistakes_for(module, function):
             variant = self._trusted_call(f"mistake:{wrong.id}", wrong.fn, args, kwargs)
             try:
-                # NaN where the variant has NaN is a match (e.g. attention.nan_rows)
+                # NaN where the variant has NaN is a match (a variant that returns NaN rows)
                 compare_outputs(got, variant, atol=atol, rtol=rtol, tolerances=self.tolerances,
                                 equal_nan=True)
             except CheckFailure:

@@ -63,7 +63,7 @@ def test_kill_9_mid_batch_loses_nothing_and_duplicates_nothing(tmp_path):
         write_reference_submission(folder / f"student{index}")
     book_path = tmp_path / "grades.sqlite"
     command = [sys.executable, "-m", "autograder.cli", "batch", str(folder), "--gradebook", str(book_path),
-               "--jobs", "1", "--seed", "5"]
+               "--jobs", "1", "--group", "1", "--seed", "5"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     deadline = time.monotonic() + 240
