@@ -180,12 +180,12 @@ def _print_gradebook(book, console) -> None:
 
     table = Table(title="gradebook")
     for column in ("student", "score", "status", "mistakes", "graded at"):
-        table.add_column(column, justify="right" if column == "score" else "left")
+        table.add_column(column, justify="right" if column == "score" else "left", overflow="fold")
     for row in book.latest(include_errors=True):
         mistakes = sorted({c.mistake for c in book.cases(row.id) if c.mistake}) if row.status == "graded" else []
-        score = f"{row.score:g}/{row.max_score:g}" if row.status == "graded" else "-"
+        score = f"{row.score:.2f}/{row.max_score:g}" if row.status == "graded" else "-"
         detail = ", ".join(mistakes) if row.status == "graded" else (row.error or "").splitlines()[0][:60]
-        table.add_row(row.student, score, row.status, detail, row.graded_at)
+        table.add_row(row.student, score, row.status, detail, row.graded_at[:16].replace("T", " "))
     console.print(table)
 
 

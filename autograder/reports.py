@@ -25,7 +25,7 @@ _ENV = Environment(
 def print_table(result: GradeResult, console: Console | None = None) -> None:
     """A per-function table: points, status, the mistake named, the first failure message."""
     console = console or Console()
-    table = Table(title=f"{result.student}: {result.score:g} / {result.max_score:g}", show_lines=False)
+    table = Table(title=f"{result.student}: {result.score:.2f} / {result.max_score:g}", show_lines=False)
     table.add_column("function")
     table.add_column("points", justify="right")
     table.add_column("status")

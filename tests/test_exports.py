@@ -166,9 +166,9 @@ def test_results_json_per_student(gb, tmp_path):
 def test_feedback_per_student(gb, tmp_path):
     written = export_feedback(gb, tmp_path / "fb")
     html, md = written["carol"]
-    assert md.read_text().startswith("# Feedback for carol: 5 / 20")
+    assert md.read_text().startswith("# Feedback for carol: 5.00 / 20")
     assert "off-by-one" in md.read_text() and "not implemented" in md.read_text()
-    assert "<h1>carol: 5 / 20</h1>" in html.read_text()
+    assert "<h1>carol: 5.00 / 20</h1>" in html.read_text()
 
 
 def test_statistics_hand_computed(gb):
