@@ -12,9 +12,9 @@ import ast
 import re
 from pathlib import Path
 
+from autograder.impl import MODULES
 from reference.mistakes import MISTAKES
 
-MODULES = ("attention", "masks", "positional", "bpe", "decoding", "transformer")
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
 
 

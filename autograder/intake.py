@@ -17,7 +17,8 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 
-MODULES = ("attention", "masks", "positional", "bpe", "decoding", "transformer")
+from autograder.impl import MODULES
+
 MAX_SOURCE_BYTES = 2 * 1024 * 1024  # one module or notebook's code
 MAX_ZIP_MEMBERS = 200
 MAX_ZIP_BYTES = 20 * 1024 * 1024  # all members, uncompressed
