@@ -63,11 +63,19 @@ class Comparison:
     extras: dict = field(default_factory=dict)
 
 
+_IMMUTABLE = (int, float, str, bytes, bool, type(None), torch.dtype, torch.device)
+
+
 def clone_inputs(value: Any) -> Any:
     """Deep copy of call arguments: tensors cloned, generators copied with their state."""
+    kind = type(value)
+    if kind in _IMMUTABLE:  # most arguments: shared, not copied
+        return value
+    if kind in (list, tuple) and all(type(v) in _IMMUTABLE for v in value):
+        return kind(value)  # token ids, words: a shallow copy is a deep one
     if isinstance(value, torch.Tensor):
         return value.clone()
-    if isinstance(value, torch.Generator):
+    if kind is torch.Generator:  # isinstance() on Generator runs a Python-level metaclass check
         twin = torch.Generator(device=value.device)
         twin.set_state(value.get_state())
         return twin

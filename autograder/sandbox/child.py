@@ -17,6 +17,8 @@ Process tree and channels (``T`` = trusted grader, ``Z`` = zygote, ``C`` = submi
                                 -> {"kind": "forked", "gen": n, "pid": pid}
     {"op": "kill", "gen": n}    kill every descendant          -> {"kind": "killed", "gen": n}
     {"op": "strays", "gen": n}  kill every descendant but C    -> {"kind": "strays", "count": k}
+    (every ORPHAN_SWEEP_S)      kill daemons re-parented to Z  -> {"kind": "strays", "count": k}
+                                                                   (only when k > 0)
     {"op": "exit"}              kill every descendant and exit
     (unsolicited)               C ended by itself              -> {"kind": "died", "gen": n,
                                                                    "status": raw wait status}
@@ -48,6 +50,7 @@ from autograder.sandbox import wire
 
 MEMORY_EXIT = 87          # C's exit status when it ran out of memory outside the student's code
 PROTOCOL_FD_BASE = 1000   # C's protocol fds live at and above this number
+ORPHAN_SWEEP_S = 0.25     # how often Z looks for daemons re-parented to it while C lives
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 _NOT_IMPLEMENTED = "not implemented yet"
@@ -172,6 +175,28 @@ class _Zygote:
             self.killing = False
         return killed
 
+    def kill_orphans(self) -> int:
+        """SIGKILL every process re-parented to us (a daemon C double-forked) and its tree.
+
+        C and its own descendants are spared: C may be inside a call. Cheap when there is
+        nothing to kill (one /proc read), so it runs a few times a second.
+        """
+        me = os.getpid()
+        killed = 0
+        for _ in range(100):
+            orphans = [p for p in _children_of(me) if p != self.child_pid]
+            if not orphans:
+                break
+            for p in [v for o in orphans for v in (o, *descendants(o))]:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                    killed += 1
+                except OSError:
+                    pass
+            time.sleep(0.001)
+            self.reap()
+        return killed
+
     def _reap_quietly(self, spare: int | None) -> None:
         while True:
             try:
@@ -243,11 +268,18 @@ class _Zygote:
 
         reader = wire.FrameReader(wire.Limits(max_frame_bytes=1 << 20))
         fds: list[int] = []
+        last_sweep = time.monotonic()
         while True:
             try:
-                ready, _, _ = select.select([self.ctl, wake_r], [], [])
+                ready, _, _ = select.select([self.ctl, wake_r], [], [],
+                                            ORPHAN_SWEEP_S if self.child_pid else None)
             except InterruptedError:  # pragma: no cover - PEP 475 retries for us
                 continue
+            if self.child_pid and time.monotonic() - last_sweep >= ORPHAN_SWEEP_S:
+                last_sweep = time.monotonic()
+                count = self.kill_orphans()
+                if count:
+                    self.send({"kind": "strays", "gen": self.child_gen, "count": count})
             if wake_r in ready:
                 try:
                     while os.read(wake_r, 4096):

@@ -235,3 +235,24 @@ def test_header_is_plain_json():
     frame = pack_frame({"v": encode_value((1.5, float("nan")))[0]})
     (hlen,) = struct.unpack(">I", frame[8:12])
     assert json.loads(frame[12:12 + hlen]) == {"v": {"$tuple": [1.5, {"$f": "nan"}]}}
+
+
+def test_tensor_section_is_what_safetensors_torch_writes():
+    """The frame's tensor bytes are a safetensors file, byte for byte as safetensors.torch.save."""
+    from safetensors.torch import load, save
+
+    tensors = {"t0": torch.randn(2, 4, 8), "t1": torch.arange(5), "t2": torch.ones(3, dtype=torch.bool),
+               "t3": torch.randn(4).bfloat16(), "t4": torch.tensor(3.0, dtype=torch.float64),
+               "t5": torch.empty(0, 3)}
+    frame = pack_frame({"k": 1}, tensors)
+    (hlen,) = struct.unpack(">I", frame[8:12])
+    blob = frame[12 + hlen:]
+    assert blob == save(tensors)
+    assert all(torch.equal(load(blob)[name], tensor) for name, tensor in tensors.items())
+
+
+def test_error_paths_name_dict_keys_and_positions():
+    with pytest.raises(RefusedType, match=r"a frozenset \(builtins.frozenset\) at \[0\]<key \(1, frozenset\(\{2\}\)\)>\[1\];"):
+        encode_value([{(1, frozenset({2})): 0}])
+    with pytest.raises(RefusedType, match=r"at \[0\]\['w'\]\[2\]"):
+        encode_value([{"w": [1, 2, {3}]}])
