@@ -128,7 +128,7 @@ def run_batch(
     jobs: int | None = None,
     seed: int | None = None,
     cluster: str | None = None,
-    group_size: int = 4,
+    group_size: int = 1,
     on_progress: Callable[[BatchItem, str], None] | None = None,
 ) -> BatchSummary:
     """Grade every item the gradebook does not hold yet; record each as it finishes."""

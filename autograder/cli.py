@@ -110,9 +110,10 @@ def grade(submission: Path, results: Path | None, report: Path | None, junit: Pa
 @click.option("--roster", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="CSV with columns student,submission mapping file names to student ids")
 @click.option("--jobs", "-j", type=int, help="grading processes (default: one per CPU)")
-@click.option("--group", "group_size", type=click.IntRange(1, 16), default=4, show_default=True,
-              help="submissions graded together by one process (one warm worker each; the "
-              "workers compute in parallel while the process compares)")
+@click.option("--group", "group_size", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="submissions graded together by one process, one warm worker each. More "
+              "than 1 pays only when there are more CPUs than --jobs: each extra worker costs "
+              "a torch import at start and the process's threads contend for one interpreter")
 @click.option("--cluster", help="grade on Dask: 'local' (a LocalCluster) or tcp://scheduler:8786")
 @click.option("--seed", type=int, help="seed of the inputs, one for the whole batch (default: fresh)")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from autograder.yamlsource import YamlError, format_validation_error, load_with_lines
@@ -116,7 +115,9 @@ class GradingConfig(Strict):
         module, function = qualname.split(".")
         return self.modules[module].functions.get(function, 0.0) if module in self.modules else 0.0
 
-    def tolerance_map(self) -> dict[torch.dtype, tuple[float, float]]:
+    def tolerance_map(self) -> dict["torch.dtype", tuple[float, float]]:
+        import torch  # here, not at the top: reading grading.yaml must not cost a torch import
+
         return {getattr(torch, name): (t.atol, t.rtol) for name, t in self.tolerances.items()}
 
     @property

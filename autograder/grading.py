@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import secrets
 import time
@@ -76,8 +77,8 @@ def run_suites_for_all(
     targets = [str(suites_dir / f"test_{m}.py") for m in modules] if modules else [str(suites_dir)]
     fan_out = FanOut(implementations, cache)
     args = [
-        *targets, "-c", str(PYTEST_INI), "--rootdir", str(suites_dir), "-q", "--no-header",
-        "-p", "autograder.plugin", "--seed", str(seed), "--device", device, "--tb=no",
+        *targets, "-c", str(PYTEST_INI), "--rootdir", str(suites_dir),
+        "-p", "autograder.plugin", "--seed", str(seed), "--device", device,
         # Grading needs none of pytest's extras; the unraisable-exception hook alone runs five
         # full gc.collect() passes per session (~0.5 s on a torch-sized heap).
         *[arg for name in NOT_NEEDED for arg in ("-p", f"no:{name}")],
@@ -86,8 +87,15 @@ def run_suites_for_all(
         args += ["--grading-config", str(config_path)]
     # pytest's own terminal output is not part of grading: send it away. Third-party plugins
     # installed beside the grader are not loaded (autoload off; ours is named with -p).
-    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), _no_plugin_autoload():
-        pytest.main(args, plugins=[fan_out])
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), \
+            contextlib.redirect_stderr(io.StringIO()) as errors, _no_plugin_autoload():
+        status = pytest.main(args, plugins=[fan_out])
+    status = pytest.ExitCode(status)
+    if status in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (
+            status == pytest.ExitCode.INTERRUPTED and not fan_out.collection_errors):
+        # a broken grader must not look like a submission scoring zero (collection errors
+        # are reported in the results' notes instead)
+        raise RuntimeError(f"the hidden suites did not run (pytest {status.name}): {errors.getvalue()[-2000:]}")
     return fan_out.cases, fan_out.collection_errors
 
 
@@ -95,7 +103,11 @@ NOT_NEEDED = ("cacheprovider", "unraisableexception", "threadexception", "faulth
               "stepwise", "junitxml", "doctest", "pastebin", "legacypath",
               # per-test wrappers that cost ~1 ms a case and serve no purpose here: student code
               # runs in the worker, and the suites neither log nor print
-              "logging", "warnings", "capture")
+              "logging", "warnings", "capture",
+              # reporting, debugging and unittest support: results are read from FanOut, the
+              # suites are plain functions, and a grading run is never interactive
+              "terminal", "debugging", "unittest", "subtests", "setuponly", "setupplan",
+              "tmpdir", "monkeypatch", "recwarn", "skipping")
 
 
 @contextlib.contextmanager

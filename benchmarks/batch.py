@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--baseline-n", type=int, default=6, help="submissions for the naive baseline")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--otter-n", type=int, default=2, help="notebooks for otter run (0: skip)")
-    parser.add_argument("--group", type=int, default=4, help="submissions per suite run (autograder batch --group)")
+    parser.add_argument("--group", type=int, default=1, help="submissions per suite run (autograder batch --group)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)

@@ -347,10 +347,15 @@ def _safetensors_bytes(tensors: dict) -> bytes:
     return serialize(specs, None)  # `keep` holds every buffer alive until this returns
 
 
+# One encoder and one decoder for every frame (json.dumps/loads with options build new ones).
+_JSON_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+_JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def pack_frame(header: dict, tensors: dict | None = None,
                limits: Limits = DEFAULT_LIMITS) -> bytes:
     """One frame: length prefix, header length, JSON header, safetensors bytes (if any)."""
-    head = json.dumps(header, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    head = _JSON_ENCODER.encode(header).encode("utf-8")
     if len(head) > limits.max_header_bytes:
         raise FrameTooLarge(f"message header of {len(head)} bytes "
                             f"(limit {limits.max_header_bytes})")
@@ -372,8 +377,7 @@ def unpack_payload(payload: bytes | memoryview, limits: Limits = DEFAULT_LIMITS)
     if hlen > limits.max_header_bytes or _HLEN.size + hlen > len(payload):
         raise FrameTooLarge(f"bad header length {hlen}")
     try:
-        header = json.loads(bytes(payload[_HLEN.size:_HLEN.size + hlen]).decode("utf-8"),
-                            parse_constant=_reject_constant)
+        header = _JSON_DECODER.decode(bytes(payload[_HLEN.size:_HLEN.size + hlen]).decode("utf-8"))
     except RecursionError:
         raise WireError("header nesting too deep") from None
     except (ValueError, UnicodeDecodeError) as exc:
