@@ -38,10 +38,11 @@ def scores(gradebook_path: Path) -> dict[str, float]:
         return {row.student: row.score for row in book.latest()}
 
 
-def test_batch_scores_equal_single_grading_despite_a_hostile_neighbour(klass, tmp_path):
+@pytest.mark.parametrize("group_size", [1, 3], ids=["one per process", "hostile in the same group"])
+def test_batch_scores_equal_single_grading_despite_a_hostile_neighbour(klass, tmp_path, group_size):
     book_path = tmp_path / "grades.sqlite"
     with Gradebook(book_path) as book:
-        summary = run_batch(discover(klass), book, jobs=2, seed=11)
+        summary = run_batch(discover(klass), book, jobs=2, seed=11, group_size=group_size)
     assert sorted(summary.graded) == ["alice", "bob", "mallory"] and not summary.errors
     config = load_config()
     batch_scores = scores(book_path)

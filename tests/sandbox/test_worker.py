@@ -320,6 +320,30 @@ def test_daemon_started_in_a_call_does_not_survive_it(worker, tmp_path):
                      and worker.strays_killed >= killed + 1)
 
 
+LINGERER = src("""
+    import os, sys
+
+    def spawn_child(marker):
+        if os.fork() == 0:                       # a plain child of the call, never waited for
+            os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(120)", marker])
+        return True
+
+    def noop():
+        return 0
+""")
+
+
+def test_child_left_by_a_call_dies_after_a_later_call(worker):
+    """Not double-forked, so only the post-call sweep (at most every 0.1 s) can find it."""
+    marker = f"autograder-test-lingerer-{os.getpid()}-{time.monotonic_ns()}"
+    worker.load_submission({"decoding": LINGERER})
+    assert worker.call("decoding", "spawn_child", (marker,)) is True
+    assert _wait_for(lambda: _marked_pids(marker)), "the child never started"
+    time.sleep(0.15)                             # past the sweep interval
+    worker.call("decoding", "noop")
+    assert _wait_for(lambda: not _marked_pids(marker), seconds=5), "the call's child outlived a later call"
+
+
 def test_daemon_started_at_import_dies_with_the_worker(tmp_path):
     marker = f"autograder-test-daemon-{os.getpid()}-{time.monotonic_ns()}"
     heartbeat = tmp_path / "heartbeat"
