@@ -1,11 +1,12 @@
 """Batch throughput: `autograder batch` vs a naive fresh `python -m pytest` per submission.
 
-    python benchmarks/batch.py [--n 30] [--baseline-n 6] [--jobs 2]
+    python benchmarks/batch.py [--n 60] [--baseline-n 6] [--jobs 2] [--group 1] [--otter-n 2]
 
 Builds a class of N full-module submissions (the reference and its mistake variants, written
 as students hand them in), then measures in this one run:
 
-- ours: `autograder batch` (warm sandboxed workers, reference outputs cached, --jobs pools);
+- ours: `autograder batch` (warm sandboxed workers, reference outputs cached, --jobs grading
+  processes, --group submissions per suite run);
 - naive: a fresh `python -m pytest autograder/suites --impl path:<submission>` process per
   submission, `--jobs` at a time (the same suites, student code in-process, no sandbox), on the
   first --baseline-n submissions, reported per submission;

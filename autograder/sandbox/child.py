@@ -103,6 +103,18 @@ def _children_of(pid: int) -> list[int]:
     return out
 
 
+def _sigkill_each(pids: list[int]) -> int:
+    """SIGKILL each pid; returns how many signals were delivered."""
+    delivered = 0
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            delivered += 1
+        except OSError:  # already gone
+            pass
+    return delivered
+
+
 def descendants(pid: int) -> list[int]:
     """Every descendant of `pid`, parents before children."""
     seen: list[int] = []
@@ -162,12 +174,7 @@ class _Zygote:
                 targets = [p for p in descendants(me) if p != spare]
                 if not targets:
                     break
-                for p in targets:
-                    try:
-                        os.kill(p, signal.SIGKILL)
-                        killed += 1
-                    except OSError:
-                        pass
+                killed += _sigkill_each(targets)
                 time.sleep(0.001)
                 self._reap_quietly(spare)
             self._reap_quietly(spare)
@@ -187,12 +194,7 @@ class _Zygote:
             orphans = [p for p in _children_of(me) if p != self.child_pid]
             if not orphans:
                 break
-            for p in [v for o in orphans for v in (o, *descendants(o))]:
-                try:
-                    os.kill(p, signal.SIGKILL)
-                    killed += 1
-                except OSError:
-                    pass
+            killed += _sigkill_each([v for o in orphans for v in (o, *descendants(o))])
             time.sleep(0.001)
             self.reap()
         return killed
