@@ -63,15 +63,16 @@ class Comparison:
     extras: dict = field(default_factory=dict)
 
 
-_IMMUTABLE = (int, float, str, bytes, bool, type(None), torch.dtype, torch.device)
+# Values no callee can change: passed on as they are, and fingerprinted by their repr.
+IMMUTABLE_TYPES = (int, float, str, bytes, bool, type(None), torch.dtype, torch.device)
 
 
 def clone_inputs(value: Any) -> Any:
     """Deep copy of call arguments: tensors cloned, generators copied with their state."""
     kind = type(value)
-    if kind in _IMMUTABLE:  # most arguments: shared, not copied
+    if kind in IMMUTABLE_TYPES:  # most arguments: shared, not copied
         return value
-    if kind in (list, tuple) and all(type(v) in _IMMUTABLE for v in value):
+    if kind in (list, tuple) and all(type(v) in IMMUTABLE_TYPES for v in value):
         return kind(value)  # token ids, words: a shallow copy is a deep one
     if isinstance(value, torch.Tensor):
         return value.clone()

@@ -11,9 +11,7 @@ from typing import Any, Callable
 
 import torch
 
-from autograder.judge import clone_inputs
-
-_SCALARS = (int, float, str, bytes, bool, type(None), torch.dtype, torch.device)
+from autograder.judge import IMMUTABLE_TYPES, clone_inputs
 
 
 def fingerprint(value: Any, digest: "hashlib._Hash | None" = None) -> str:
@@ -21,7 +19,8 @@ def fingerprint(value: Any, digest: "hashlib._Hash | None" = None) -> str:
     top = digest is None
     digest = digest or hashlib.blake2b(digest_size=20)
     kind = type(value)
-    if kind in _SCALARS or (kind in (list, tuple) and all(type(v) in _SCALARS for v in value)):
+    flat = kind in (list, tuple) and all(type(v) in IMMUTABLE_TYPES for v in value)
+    if kind in IMMUTABLE_TYPES or flat:
         # token ids, words, flags: repr is exact for these types and one update replaces many
         digest.update(f"{kind.__name__}:{value!r}".encode())
     elif isinstance(value, torch.Tensor):

@@ -115,6 +115,18 @@ def _sigkill_each(pids: list[int]) -> int:
     return delivered
 
 
+def _exited_children():
+    """``(pid, raw wait status)`` of each child that has ended, without blocking."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, status
+
+
 def descendants(pid: int) -> list[int]:
     """Every descendant of `pid`, parents before children."""
     seen: list[int] = []
@@ -146,13 +158,7 @@ class _Zygote:
 
     def reap(self) -> None:
         """Collect every exited child; report C's end unless we killed it ourselves."""
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, status in _exited_children():
             if pid == self.child_pid:
                 gen, self.child_pid, self.child_gen = self.child_gen, None, None
                 if not self.killing:
@@ -200,13 +206,7 @@ class _Zygote:
         return killed
 
     def _reap_quietly(self, spare: int | None) -> None:
-        while True:
-            try:
-                pid, _status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, _status in _exited_children():
             if pid == self.child_pid and pid != spare:
                 self.child_pid = self.child_gen = None
 

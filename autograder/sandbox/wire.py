@@ -90,24 +90,28 @@ def _tinylm_class():
     return TinyLM
 
 
-def _where(path) -> str:
-    """` at [0][1]<key 'a'>`: where in a value; `path` is text or a linked (parent, part) chain."""
-    if isinstance(path, tuple):  # built lazily: only an error message needs the text
-        parts = []
-        while path:
-            path, part = path
-            if type(part) is int:
-                part = f"[{part}]"
-            elif type(part) is tuple:  # ("key" | "item", dict key)
-                part = f"<key {part[1]!r:.40}>" if part[0] == "key" else f"[{part[1]!r:.40}]"
-            parts.append(part)
-        path = "".join(reversed(parts))
-    if len(path) > 120:
-        path = "..." + path[-117:]
-    return f" at {path}" if path else ""
+def _where(path: tuple) -> str:
+    """` at [0][1]<key 'a'>`: where in a value.
+
+    `path` is a linked chain ``(parent, part)`` ending in ``()``, where a part is a list
+    index, ``("key" | "item", dict key)`` or a literal label; the encoder builds the chain
+    and only an error message turns it into text.
+    """
+    parts = []
+    while path:
+        path, part = path
+        if type(part) is int:
+            part = f"[{part}]"
+        elif type(part) is tuple:
+            part = f"<key {part[1]!r:.40}>" if part[0] == "key" else f"[{part[1]!r:.40}]"
+        parts.append(part)
+    text = "".join(reversed(parts))
+    if len(text) > 120:
+        text = "..." + text[-117:]
+    return f" at {text}" if text else ""
 
 
-def _describe_refused(obj, path) -> str:
+def _describe_refused(obj, path: tuple) -> str:
     cls = type(obj)
     name = cls.__qualname__
     for base, label in ((torch.Tensor, "torch.Tensor"), (bool, "bool"), (int, "int"),
