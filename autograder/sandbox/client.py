@@ -27,7 +27,6 @@ import signal
 import socket
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
@@ -36,12 +35,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from autograder.sandbox import layout as layout_mod
 from autograder.sandbox import wire
+from autograder.sandbox.layout import BWRAP as _BWRAP
+from autograder.sandbox.layout import SYSTEM_READ_PATHS as _SYSTEM_READ_PATHS
+from autograder.sandbox.layout import bwrap_command as _bwrap_command
+from autograder.sandbox.layout import python_layout as _python_layout
+from autograder.sandbox.layout import stage_worker_code as _stage_worker_code
 
 __all__ = [
     "Worker", "Sandbox", "CallResult", "SandboxError", "NotImplementedYet", "StudentError",
     "CallTimeout", "WorkerDied", "MemoryLimit", "ForbiddenAPI", "RefusedValue",
-    "OutputTooLarge", "SandboxUnavailable", "bubblewrap_available",
+    "OutputTooLarge", "SandboxUnavailable", "bubblewrap_available", "bubblewrap_problem",
 ]
 
 MEMORY_EXIT = 87  # mirrors child.MEMORY_EXIT (not imported: child.py is for the inside)
@@ -49,14 +54,6 @@ MEMORY_EXIT = 87  # mirrors child.MEMORY_EXIT (not imported: child.py is for the
 # 2 GiB leaves ~1.35 GiB for the exercises (tiny tensors) and stops the 64 GiB list bomb of the
 # hostile set after ~1.4 GB written (1-3 s on a loaded 2-core machine, well inside a 10 s call).
 DEFAULT_MEMORY_BYTES = 2 << 30
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
-_PROJECT_PACKAGES = ("autograder", "reference", "exercises", "quizzes")
-_WORKER_MOUNT = "/opt/worker"
-# read-only for the rlimits mode's Landlock fence (besides the Python install and worker code)
-_SYSTEM_READ_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
-                      "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
-                      "/etc/alternatives", "/proc", "/sys")
-_BWRAP = "/usr/bin/bwrap"
 # Sweep for processes a call left behind after a call at most this often (see Worker.invoke).
 STRAYS_INTERVAL_S = 0.1
 
@@ -144,7 +141,14 @@ class OutputTooLarge(SandboxError):
 
 
 class SandboxUnavailable(RuntimeError):
-    """The requested sandbox mode cannot run here, or the worker would not start."""
+    """The requested sandbox mode cannot run here, or the worker would not start.
+
+    The message is one line for the user; :attr:`log` keeps the worker's full output.
+    """
+
+    def __init__(self, message: str, *, log: str = ""):
+        super().__init__(message)
+        self.log = log
 
 
 @dataclass(frozen=True)
@@ -157,159 +161,77 @@ class CallResult:
 
 
 # ------------------------------------------------------------------------------------------
-# what the sandbox needs from this machine
+# can bubblewrap run the worker here?
 # ------------------------------------------------------------------------------------------
 
-def _under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
+def _boot_line(sys_path: list[str], then: str) -> str:
+    return f"import sys; sys.path[:] = {sys_path!r}; {then}"
 
 
-@dataclass(frozen=True)
-class _PythonLayout:
-    executable: str
-    sys_path: tuple[str, ...]   # the sandboxed interpreter's sys.path (worker dir prepended)
-    roots: tuple[str, ...]      # directories to bind read-only (outside /usr)
-    site_dirs: tuple[str, ...]  # site-packages dirs on sys_path (checked for project files)
-
-
-@lru_cache(maxsize=1)
-def _python_layout() -> _PythonLayout:
-    import safetensors
-    import torch
-
-    executable = os.path.realpath(sys.executable)
-    project = str(_PROJECT_ROOT)
-    paths = sysconfig.get_paths()
-    stdlib = [p for p in sys.path
-              if p and os.path.isabs(p) and "site-packages" not in p
-              and "dist-packages" not in p and not _under(p, project)
-              and (_under(p, sys.base_prefix) or _under(p, sys.base_exec_prefix))]
-    for key in ("stdlib", "platstdlib"):
-        if paths.get(key) and paths[key] not in stdlib:
-            stdlib.append(paths[key])
-    site = []
-    for p in (os.path.dirname(os.path.dirname(torch.__file__)),
-              os.path.dirname(os.path.dirname(safetensors.__file__)),
-              paths.get("purelib"), paths.get("platlib")):
-        if p and os.path.isdir(p) and p not in site and not _under(p, project):
-            site.append(p)
-    sys_path = tuple(dict.fromkeys([_WORKER_MOUNT] + stdlib + site))
-    candidates = {os.path.realpath(p) for p in
-                  [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-                   os.path.dirname(os.path.dirname(executable)), *stdlib, *site]
-                  if p and os.path.exists(p)}
-    candidates |= set(stdlib) | set(site)
-    roots = []
-    for p in sorted(candidates, key=len):
-        if _under(p, "/usr") or any(_under(p, r) for r in roots):
-            continue
-        roots.append(p)
-    return _PythonLayout(executable, sys_path, tuple(roots), tuple(site))
-
-
-def _project_entries(site_dir: str) -> list[tuple[str, bool]]:
-    """``(path, is_dir)`` of the project's own files in a site-packages dir: to be masked."""
-    out = []
-    project = str(_PROJECT_ROOT)
-    try:
-        names = os.listdir(site_dir)
-    except OSError:
-        return out
-    for name in names:
-        path = os.path.join(site_dir, name)
-        is_dir = os.path.isdir(path)
-        hide = (name in _PROJECT_PACKAGES or name.startswith("__editable__")
-                or name.startswith("nlp_transformers_autograder") or name.endswith(".egg-link"))
-        if not hide and (name.endswith(".pth") or name.endswith(".dist-info")):
-            probe = os.path.join(path, "direct_url.json") if is_dir else path
-            try:
-                with open(probe, "rb") as fh:
-                    hide = project.encode() in fh.read(1 << 16)
-            except OSError:
-                pass
-        if hide:
-            out.append((path, is_dir))
-    return out
-
-
-def _stage_worker_code(dest: Path) -> None:
-    """Copy exactly the files the inside needs into `dest` (mounted at /opt/worker)."""
-    pkg = Path(__file__).resolve().parent
-    (dest / "autograder" / "sandbox").mkdir(parents=True)
-    (dest / "autograder" / "__init__.py").write_text('"""Worker-side copy (sandbox only)."""\n')
-    for name in ("__init__.py", "wire.py", "child.py"):
-        shutil.copyfile(pkg / name, dest / "autograder" / "sandbox" / name)
-    tinylm = pkg.parent / "tinylm.py"
-    if tinylm.exists():
-        shutil.copyfile(tinylm, dest / "autograder" / "tinylm.py")
-    for path in dest.rglob("*"):
-        path.chmod(0o555 if path.is_dir() else 0o444)
-    dest.chmod(0o555)
-
-
-def _bwrap_command(layout: _PythonLayout, stage: str, empty_file: str, tmp_bytes: int | None,
-                   gpu: bool) -> list[str]:
-    cmd = [_BWRAP, "--unshare-all", "--die-with-parent", "--new-session",
-           "--ro-bind", "/usr", "/usr"]
-    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        path = f"/{name}"
-        if os.path.islink(path):
-            cmd += ["--symlink", os.readlink(path), path]
-        elif os.path.isdir(path):
-            cmd += ["--ro-bind", path, path]
-    for path in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives"):
-        if os.path.exists(path):
-            cmd += ["--ro-bind", path, path]
-    for root in layout.roots:
-        cmd += ["--ro-bind", root, root]
-    hidden = [str(_PROJECT_ROOT), os.path.expanduser("~")]
-    for site in layout.site_dirs:
-        for path, is_dir in _project_entries(site):
-            cmd += ["--tmpfs", path] if is_dir else ["--ro-bind", empty_file, path]
-    for path in hidden:  # the repository or $HOME inside a bound root: cover it
-        if os.path.isdir(path) and any(_under(path, r) and path != r for r in layout.roots):
-            cmd += ["--tmpfs", path]
-    cmd += ["--ro-bind", stage, _WORKER_MOUNT, "--proc", "/proc", "--dev", "/dev"]
-    if gpu:
-        for name in sorted(os.listdir("/dev")):
-            if name.startswith("nvidia"):
-                cmd += ["--dev-bind", f"/dev/{name}", f"/dev/{name}"]
-        for path in ("/sys", "/proc/driver/nvidia"):
-            if os.path.exists(path):
-                cmd += ["--ro-bind", path, path]
-    if tmp_bytes and _bwrap_supports_size():
-        cmd += ["--size", str(int(tmp_bytes))]
-    cmd += ["--tmpfs", "/tmp", "--dir", "/tmp/work", "--chdir", "/tmp/work", "--"]
-    return cmd
-
-
-@lru_cache(maxsize=1)
-def _bwrap_supports_size() -> bool:
-    try:
-        out = subprocess.run([_BWRAP, "--help"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return "--size" in out.stdout + out.stderr
-
-
-@lru_cache(maxsize=1)
-def bubblewrap_available() -> bool:
-    """Whether bubblewrap can start this Python in the sandbox layout (probed once)."""
+def _probe(imports: tuple[str, ...]) -> str | None:
+    """Run the worker's boot up to `imports` in the bubblewrap file system; None if it works."""
     if not os.access(_BWRAP, os.X_OK):
-        return False
+        return f"{_BWRAP} is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
     layout = _python_layout()
     with tempfile.TemporaryDirectory(prefix="autograder-bwrap-probe-") as tmp:
         empty = os.path.join(tmp, "empty")
         open(empty, "w").close()
-        stage = os.path.join(tmp, "stage")
-        os.mkdir(stage)
-        cmd = _bwrap_command(layout, stage, empty, None, False)
-        cmd += [layout.executable, "-I", "-S", "-c", "import sys"]
+        stage = Path(tmp) / "stage"
+        _stage_worker_code(stage)
+        cmd = _bwrap_command(layout, str(stage), empty, None, False)
+        then = f"import {', '.join(imports)}" if imports else "pass"
+        cmd += [layout.executable, "-I", "-S", "-c", _boot_line(list(layout.sys_path), then)]
         try:
-            done = subprocess.run(cmd, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.SubprocessError):
-            return False
-    return done.returncode == 0
+            done = subprocess.run(cmd, capture_output=True, timeout=120, stdin=subprocess.DEVNULL,
+                                  env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"bubblewrap did not run: {exc}"
+    if done.returncode == 0:
+        return None
+    return _explain_start_failure(done.stderr.decode("utf-8", "replace"), layout)
+
+
+def _explain_start_failure(log: str, layout: layout_mod.PythonLayout) -> str:
+    """One line saying why a sandboxed interpreter did not start, from its stderr."""
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    last = lines[-1] if lines else "it exited without a message"
+    if last.startswith("bwrap:"):
+        return (f"bubblewrap cannot create its sandbox here ({last}); in a container, allow "
+                "unprivileged user namespaces, or use sandbox: rlimits")
+    return (f"the worker's imports fail inside bubblewrap ({last}); interpreter "
+            f"{layout.executable}, site dirs {', '.join(layout.site_dirs) or 'none'}")
+
+
+@lru_cache(maxsize=1)
+def _namespaces_problem() -> str | None:
+    """The quick check made before each first start: can bubblewrap start Python here?"""
+    return _probe(())
+
+
+@lru_cache(maxsize=1)
+def bubblewrap_problem() -> str | None:
+    """Why bubblewrap cannot run the worker here (None: it can), probed once per process.
+
+    Runs the worker's own imports (its code, torch, safetensors) in exactly the file system a
+    worker gets. Workers do not pay for this probe: a zygote that does not start in
+    bubblewrap is the same probe, and ``sandbox: auto`` then falls back to rlimits.
+    """
+    return _probe(("autograder.sandbox.child",) + layout_mod.WORKER_IMPORTS)
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(line: str) -> None:
+    """One line on stderr per distinct warning and process (a batch starts many workers)."""
+    if line not in _warned:
+        _warned.add(line)
+        print(line, file=sys.stderr, flush=True)
+
+
+def bubblewrap_available() -> bool:
+    """Whether bubblewrap can start this Python in the sandbox layout (probed once)."""
+    return bubblewrap_problem() is None
 
 
 def _signal_name(number: int) -> str:
@@ -448,6 +370,7 @@ class Worker:
         self.gpu = gpu
         self.landlock = landlock
         self.landlock_abi = 0
+        self.fallback_reason: str | None = None  # why sandbox: auto did not get bubblewrap
 
         self.zygote_start_s: float | None = None  # last cold start, for reports and benchmarks
         self.restarts = 0                          # children re-forked after a failure
@@ -494,11 +417,17 @@ class Worker:
         """
         with self._lock:
             if self.mode is None:
+                problem = (_namespaces_problem() if self.requested_mode != "rlimits"
+                           else None)
                 if self.requested_mode == "auto":
-                    self.mode = "bubblewrap" if bubblewrap_available() else "rlimits"
-                elif self.requested_mode == "bubblewrap" and not bubblewrap_available():
-                    raise SandboxUnavailable("bubblewrap cannot start the worker here "
-                                             f"({_BWRAP} missing or refused)")
+                    self.mode = "rlimits" if problem else "bubblewrap"
+                    if problem:
+                        self.fallback_reason = problem
+                        _warn_once(f"warning: sandbox: auto falls back to rlimits: {problem}")
+                elif self.requested_mode == "bubblewrap" and problem:
+                    raise SandboxUnavailable(
+                        f"sandbox: bubblewrap cannot run here: {problem} (fix that, or set "
+                        "sandbox: auto or rlimits in grading.yaml)")
                 else:
                     self.mode = self.requested_mode
             if self._proc is None or self._proc.poll() is not None:
@@ -575,8 +504,7 @@ class Worker:
                                       + [os.path.join(stage, "code")]}
             env.update(HOME=scratch, TMPDIR=scratch)
             cwd = scratch
-        boot = (f"import sys; sys.path[:] = {sys_path!r}; "
-                "from autograder.sandbox.child import main; main()")
+        boot = _boot_line(sys_path, "from autograder.sandbox.child import main; main()")
         cmd = prefix + [layout.executable, "-I", "-S", "-c", boot, json.dumps(config)]
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -608,7 +536,22 @@ class Worker:
             except (_Timeout, _ZygoteGone):
                 log = self._log_tail()
                 self._stop_zygote()
-                raise SandboxUnavailable(f"the {self.mode} worker did not start:\n{log}") from None
+                if self.mode == "bubblewrap":
+                    problem = _explain_start_failure(log, _python_layout())
+                    if self.requested_mode == "auto":  # the zygote was the probe: fall back
+                        self.fallback_reason = problem
+                        _warn_once(f"warning: sandbox: auto falls back to rlimits: {problem}")
+                        self.mode = "rlimits"
+                        self._launch_zygote()
+                        deadline, started = self._ready_deadline, self._launched_at
+                        continue
+                    raise SandboxUnavailable(
+                        f"sandbox: bubblewrap cannot run here: {problem} (fix that, or set "
+                        "sandbox: auto or rlimits in grading.yaml)", log=log) from None
+                lines = [ln for ln in log.splitlines() if ln.strip()]
+                raise SandboxUnavailable(
+                    f"the rlimits worker did not start: {lines[-1] if lines else 'no message'}",
+                    log=log) from None
             if header.get("kind") == "ready":
                 break
         self._ready_deadline = None
@@ -746,8 +689,10 @@ class Worker:
         self._last_sweep = time.monotonic()  # the zygote killed every descendant before forking
         self._resp_reader = wire.FrameReader(self.wire_limits)
         if not self._wait_ack("forked", gen, 30):
+            log = self._log_tail()
             self._stop_zygote()
-            raise SandboxUnavailable(f"the zygote did not fork:\n{self._log_tail()}")
+            last = (log.strip().splitlines() or ["no message"])[-1]
+            raise SandboxUnavailable(f"the sandbox's zygote did not fork a child: {last}", log=log)
 
     def _write_child(self, data: bytes, deadline: float) -> None:
         view = memoryview(data)
