@@ -36,6 +36,10 @@ class BatchItem:
     error: str | None = None  # intake failed: recorded as an error row, never graded
 
 
+class GradingUnavailable(RuntimeError):
+    """Grading cannot run at all here (the sandbox worker cannot start): not a student's fault."""
+
+
 @dataclass
 class BatchSummary:
     graded: list[str] = field(default_factory=list)
@@ -113,6 +117,10 @@ def grade_group_job(entries: list[tuple[str, str]], seed: int, config_path: str 
                                     cache=_PROCESS_STATE["cache"])
         return [("ok", result) for result in results]
     except Exception as exc:  # noqa: BLE001 - one group's failure must not stop the batch
+        from autograder.sandbox.client import SandboxUnavailable, SubmissionUnloadable
+
+        if isinstance(exc, SandboxUnavailable) and not isinstance(exc, SubmissionUnloadable):
+            return [("unavailable", str(exc)) for _ in entries]  # the machine, not the student
         message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
         return [("error", message) for _ in entries]
 
@@ -157,6 +165,11 @@ def run_batch(
     else:
         results = _grade_locally(groups, seed, config_arg, jobs or os.cpu_count() or 1)
     for item, status, payload in results:
+        if status == "unavailable":
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()  # stop the pool: every other group would fail the same way
+            raise GradingUnavailable(payload)
         if status == "ok":
             gradebook.record(payload)
             summary.graded.append(item.student)
@@ -171,8 +184,9 @@ def _grade_locally(groups: list[list[BatchItem]], seed: int, config_arg: str | N
     """Yield (item, status, payload) as the local pool finishes groups of submissions."""
     # spawn: a fresh interpreter per grading process (forking a process that imported torch is unsafe)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(groups)), mp_context=context,
-                             initializer=_init_process, initargs=(config_arg,)) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(groups)), mp_context=context,
+                               initializer=_init_process, initargs=(config_arg,))
+    try:
         futures = {pool.submit(grade_group_job, [(str(i.path), i.student) for i in group], seed, config_arg): group
                    for group in groups}
         for future in as_completed(futures):
@@ -183,6 +197,8 @@ def _grade_locally(groups: list[list[BatchItem]], seed: int, config_arg: str | N
                 outcomes = [("error", f"grading process lost: {type(exc).__name__}: {exc}")] * len(group)
             for item, (status, payload) in zip(group, outcomes):
                 yield item, status, payload
+    finally:  # also when the caller stops early: queued groups are dropped, not graded
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _notify(callback, item, status):

@@ -1,7 +1,9 @@
 """Command line interface `autograder`.
 
-Exit codes of `autograder grade`: 0 graded (whatever the score), 2 bad usage or grading.yaml,
-3 the submission cannot be read (missing, not a notebook/zip/.py/folder, no module found).
+Exit codes (every command; :mod:`autograder.outputs`): 0 done (a grade, whatever the score),
+1 an internal error (a bug: one line, the traceback in a file), 2 bad usage, grading.yaml or
+output path, 3 the submission cannot be read, 4 grading cannot run here (the sandbox worker
+cannot start, the gradebook cannot be opened).
 """
 from __future__ import annotations
 
@@ -11,15 +13,16 @@ from pathlib import Path
 import click
 
 from autograder.config import load_config
+from autograder.guard import GuardedGroup
 from autograder.intake import SubmissionError
+from autograder.outputs import (EXIT_ENVIRONMENT, EXIT_SUBMISSION, EXIT_USAGE, prepare_dir,
+                                prepare_file)
 from autograder.yamlsource import YamlError
 
-EXIT_USAGE = 2
-EXIT_SUBMISSION = 3
 CHECKS_DIR = Path(__file__).resolve().parent.parent / "exercises" / "checks"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nlp-transformers-autograder")
 def main() -> None:
     """Grade NLP & Transformers submissions.
@@ -27,6 +30,11 @@ def main() -> None:
     \b
     Learners:     autograder check              (the public checks on your exercises/)
     Instructors:  autograder grade alice.ipynb --results results.json --report alice.html
+
+    \b
+    Exit codes: 0 done (whatever the score), 1 internal error (traceback saved to a file),
+    2 bad usage, grading.yaml or output path, 3 the submission cannot be read,
+    4 grading cannot run here (sandbox worker or gradebook unavailable).
     """
 
 
@@ -68,6 +76,8 @@ def grade(submission: Path, results: Path | None, report: Path | None, junit: Pa
     if report is not None and report.suffix.lower() not in (".html", ".htm", ".md", ".markdown"):
         click.echo(f"error: --report {report}: expected a .html or .md file name", err=True)
         sys.exit(EXIT_USAGE)
+    for path, option in ((results, "--results"), (report, "--report"), (junit, "--junit")):
+        prepare_file(path, option)  # before grading: a bad path costs nothing
     from autograder.workers import worker_from_config
 
     # The worker imports torch on one core while this process loads pytest and the suites.
@@ -139,6 +149,11 @@ def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | N
     console = Console()
     try:
         load_config(config_path)
+        for path, option in ((gradebook, "--gradebook"), (csv_path, "--csv"),
+                             (canvas, "--canvas"), (summary, "--summary")):
+            prepare_file(path, option)
+        for path, option in ((results_dir, "--results-dir"), (feedback_dir, "--feedback-dir")):
+            prepare_dir(path, option)
         items = batching.discover(folder, batching.read_roster(roster) if roster else None)
     except (YamlError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
@@ -149,6 +164,11 @@ def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | N
     if not items:
         click.echo(f"error: {folder}: no submissions (folders, .py, .ipynb or .zip) found", err=True)
         sys.exit(EXIT_SUBMISSION)
+    try:
+        Gradebook(gradebook).close()
+    except Exception as exc:  # noqa: BLE001 - whatever the store raises, it is one line
+        click.echo(f"error: --gradebook {gradebook}: cannot open the gradebook: {exc}", err=True)
+        sys.exit(EXIT_ENVIRONMENT)
     with Gradebook(gradebook) as book, Progress(
         TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.description}"), console=console, transient=False,
@@ -158,8 +178,15 @@ def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | N
         def advance(item, status):
             progress.update(task, advance=1, description=f"{item.student}: {status}")
 
-        outcome = batching.run_batch(items, book, config_path=config_path, jobs=jobs, seed=seed,
-                                     cluster=cluster, group_size=group_size, on_progress=advance)
+        try:
+            outcome = batching.run_batch(items, book, config_path=config_path, jobs=jobs,
+                                         seed=seed, cluster=cluster, group_size=group_size,
+                                         on_progress=advance)
+        except batching.GradingUnavailable as exc:
+            progress.stop()
+            click.echo(f"error: grading could not run, nothing was recorded for the students "
+                       f"not yet graded: {exc}", err=True)
+            sys.exit(EXIT_ENVIRONMENT)
     with Gradebook(gradebook) as book:
         _print_gradebook(book, console)
         console.print(f"{len(outcome.graded)} graded, {len(outcome.skipped)} already in {gradebook}, "
@@ -185,9 +212,18 @@ def _print_gradebook(book, console) -> None:
     for row in book.latest(include_errors=True):
         mistakes = sorted({c.mistake for c in book.cases(row.id) if c.mistake}) if row.status == "graded" else []
         score = f"{row.score:.2f}/{row.max_score:g}" if row.status == "graded" else "-"
-        detail = ", ".join(mistakes) if row.status == "graded" else (row.error or "").splitlines()[0][:60]
+        detail = ", ".join(mistakes) if row.status == "graded" else _error_cell(row.error)
         table.add_row(row.student, score, row.status, detail, row.graded_at[:16].replace("T", " "))
     console.print(table)
+
+
+def _error_cell(error: str | None) -> str:
+    """An error's cause in full (the table folds it); a traceback under it stays in the book."""
+    lines = [line for line in (error or "").splitlines() if line.strip()]
+    if not lines:
+        return "error (no message recorded)"
+    extra = len(lines) - 1
+    return lines[0] + (f" (+{extra} lines: the gradebook's error column)" if extra else "")
 
 
 def _not_available(name: str, issue: str):

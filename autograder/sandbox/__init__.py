@@ -14,7 +14,8 @@ from __future__ import annotations
 _CLIENT_NAMES = {
     "Worker", "Sandbox", "CallResult", "SandboxError", "NotImplementedYet", "StudentError",
     "CallTimeout", "WorkerDied", "MemoryLimit", "ForbiddenAPI", "RefusedValue",
-    "OutputTooLarge", "SandboxUnavailable", "bubblewrap_available", "bubblewrap_problem",
+    "OutputTooLarge", "SandboxUnavailable", "SubmissionUnloadable", "bubblewrap_available",
+    "bubblewrap_problem",
 }
 
 __all__ = sorted(_CLIENT_NAMES)

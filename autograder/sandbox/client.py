@@ -46,7 +46,8 @@ from autograder.sandbox.layout import stage_worker_code as _stage_worker_code
 __all__ = [
     "Worker", "Sandbox", "CallResult", "SandboxError", "NotImplementedYet", "StudentError",
     "CallTimeout", "WorkerDied", "MemoryLimit", "ForbiddenAPI", "RefusedValue",
-    "OutputTooLarge", "SandboxUnavailable", "bubblewrap_available", "bubblewrap_problem",
+    "OutputTooLarge", "SandboxUnavailable", "SubmissionUnloadable", "bubblewrap_available",
+    "bubblewrap_problem",
 ]
 
 MEMORY_EXIT = 87  # mirrors child.MEMORY_EXIT (not imported: child.py is for the inside)
@@ -149,6 +150,10 @@ class SandboxUnavailable(RuntimeError):
     def __init__(self, message: str, *, log: str = ""):
         super().__init__(message)
         self.log = log
+
+
+class SubmissionUnloadable(SandboxUnavailable):
+    """This submission (not the sandbox) is the problem: its modules cannot be loaded."""
 
 
 @dataclass(frozen=True)
@@ -784,7 +789,8 @@ class Worker:
             if current is None:
                 break
             self._skip[current] = problem
-        raise SandboxUnavailable("the submission could not be loaded")
+        raise SubmissionUnloadable("the submission could not be loaded: every module's import "
+                                   "ended the sandboxed child")
 
     # -- public API --------------------------------------------------------------------------------
 
