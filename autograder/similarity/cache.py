@@ -1,0 +1,43 @@
+"""Fingerprints cached per submission hash (SQLite), so re-running on a grown class is cheap."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from autograder.similarity.fingerprint import WINDOW, K
+from autograder.similarity.prints import SubmissionPrints
+
+# Bump when normalisation or fingerprinting changes: old entries then simply stop matching.
+VERSION = 1
+
+
+class PrintCache:
+    """digest -> SubmissionPrints; a missing or unreadable cache file is just empty."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._db = None
+        if path is not None:
+            self._db = sqlite3.connect(path)
+            self._db.execute("CREATE TABLE IF NOT EXISTS prints (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    @staticmethod
+    def key(digest: str) -> str:
+        return f"v{VERSION}-k{K}-w{WINDOW}-{digest}"
+
+    def get(self, digest: str) -> SubmissionPrints | None:
+        if self._db is None:
+            return None
+        row = self._db.execute("SELECT value FROM prints WHERE key = ?", (self.key(digest),)).fetchone()
+        return SubmissionPrints.from_json(json.loads(row[0])) if row else None
+
+    def put(self, digest: str, prints: SubmissionPrints) -> None:
+        if self._db is not None:
+            with self._db:
+                self._db.execute("INSERT OR REPLACE INTO prints VALUES (?, ?)",
+                                 (self.key(digest), json.dumps(prints.to_json())))
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()

@@ -1,0 +1,110 @@
+"""Similarity of a folder of submissions: read them like `autograder batch`, fingerprint
+(cached, in parallel on a large class), compare, and collect what the reports need."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import exercises
+from autograder.batch import BatchItem
+from autograder.intake import load_submission
+from autograder.similarity.cache import PrintCache
+from autograder.similarity.compare import (
+    COMMON_FRACTION,
+    MIN_SHARED,
+    ClassComparison,
+    compare_class,
+)
+from autograder.similarity.prints import (
+    SubmissionPrints,
+    starter_hashes,
+    submission_prints,
+)
+
+STARTER_DIR = Path(exercises.__file__).resolve().parent
+PARALLEL_FROM = 16  # fewer uncached submissions than this are fingerprinted in this process
+
+
+@dataclass
+class SimilarityRun:
+    comparison: ClassComparison
+    skipped: dict[str, str] = field(default_factory=dict)  # student -> why not compared
+    notes: dict[str, list[str]] = field(default_factory=dict)  # student -> modules left out
+    cached: int = 0
+
+
+def prints_of(path: str) -> SubmissionPrints:
+    """Fingerprint one submission (runs in a pool process)."""
+    return submission_prints(load_submission(Path(path)).modules)
+
+
+def _labels(items: list[BatchItem]) -> list[str]:
+    """Student ids, made unique: two entries for one student keep both, named by file."""
+    seen: dict[str, int] = {}
+    for item in items:
+        seen[item.student] = seen.get(item.student, 0) + 1
+    return [f"{i.student} ({i.path.name})" if seen[i.student] > 1 else i.student for i in items]
+
+
+def fingerprint_items(items: list[BatchItem], cache: PrintCache, *, jobs: int | None = None,
+                      on_progress: Callable[[str], None] | None = None):
+    """(labels, prints, skipped, cached count) for the readable items, cache first."""
+    labels, skipped = [], {}
+    readable = []
+    for label, item in zip(_labels(items), items):
+        if item.error or not item.digest:
+            skipped[label] = item.error or "unreadable"
+            _tick(on_progress, label)
+        else:
+            readable.append((label, item))
+    found: dict[str, SubmissionPrints] = {}
+    todo = []
+    for label, item in readable:
+        cached = cache.get(item.digest)
+        if cached is None:
+            todo.append((label, item))
+        else:
+            found[label] = cached
+            _tick(on_progress, label)
+    cached_count = len(found)
+    jobs = jobs or os.cpu_count() or 1
+    if len(todo) >= PARALLEL_FROM and jobs > 1:
+        # spawn: the parent may hold torch (batch --similarity); forking that is unsafe
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = {pool.submit(prints_of, str(item.path)): (label, item) for label, item in todo}
+            for future in as_completed(futures):
+                label, item = futures[future]
+                found[label] = future.result()
+                cache.put(item.digest, found[label])
+                _tick(on_progress, label)
+    else:
+        for label, item in todo:
+            found[label] = prints_of(str(item.path))
+            cache.put(item.digest, found[label])
+            _tick(on_progress, label)
+    labels = [label for label, _ in readable]
+    return labels, [found[label] for label in labels], skipped, cached_count
+
+
+def run_similarity(items: list[BatchItem], *, cache_path: Path | None = None, jobs: int | None = None,
+                   common_fraction: float = COMMON_FRACTION, min_shared: int = MIN_SHARED,
+                   on_progress: Callable[[str], None] | None = None) -> SimilarityRun:
+    cache = PrintCache(cache_path)
+    try:
+        labels, prints, skipped, cached = fingerprint_items(items, cache, jobs=jobs, on_progress=on_progress)
+    finally:
+        cache.close()
+    starter = starter_hashes(load_submission(STARTER_DIR).modules)
+    comparison = compare_class(labels, prints, starter, common_fraction=common_fraction, min_shared=min_shared)
+    notes = {label: p.notes for label, p in zip(labels, prints) if p.notes}
+    return SimilarityRun(comparison, skipped, notes, cached)
+
+
+def _tick(callback, label):
+    if callback is not None:
+        callback(label)
