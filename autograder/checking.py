@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from autograder.sandbox.wire import WireError, plain_value
+
 # Default tolerances per dtype (atol, rtol). float64 leaves room for a different but exact
 # summation order; float32 for accumulated rounding of ~1e-7 per op over short reductions;
 # bfloat16 has an 8-bit mantissa (relative step 2^-8 ~ 0.004), so two roundings may differ by 1e-2.
@@ -95,7 +97,15 @@ def assert_close(
 
 
 def assert_equal(got: Any, expected: Any, *, name: str = "output") -> None:
-    """Exact comparison of plain Python values (lists, dicts, tuples, strings, numbers)."""
+    """Exact comparison of plain Python values (lists, dicts, tuples, strings, numbers).
+
+    `got` is first read as the grader's worker reads a return value (one rule for both):
+    a Counter or defaultdict counts as a dict, a namedtuple as a tuple, numpy.int64 as an int.
+    """
+    try:
+        got = plain_value(got)
+    except WireError as exc:
+        raise CheckFailure(f"{name}: {exc}") from None
     if type(got) is not type(expected):
         raise CheckFailure(
             f"{name}: got a {type(got).__name__}, expected a {type(expected).__name__}"
