@@ -107,12 +107,32 @@ def python_layout() -> PythonLayout:
              if p and os.path.isdir(p)}
     shown |= set(stdlib) | set(site)
     shown |= {os.path.realpath(p) for p in site}  # a symlinked site dir: show its target too
+    shown |= _link_targets(site, project)
     roots: list[str] = []
     for path in sorted(shown, key=len):
         if under(path, "/usr") or any(under(path, r) for r in roots):
             continue
         roots.append(path)
     return PythonLayout(executable, sys_path, tuple(roots), tuple(site))
+
+
+def _link_targets(site_dirs: list[str], project: str) -> set[str]:
+    """Where symlinked entries of the site dirs point (Nix-, spack- or hand-linked installs).
+
+    A link into the project itself is not followed: the course stays hidden.
+    """
+    targets = set()
+    for site in site_dirs:
+        try:
+            entries = list(os.scandir(site))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                if os.path.exists(target) and not under(target, project):
+                    targets.add(target)
+    return targets
 
 
 def project_entries(site_dir: str) -> list[tuple[str, bool]]:
