@@ -24,14 +24,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-from similarity_class import ALL, BENCH_MODULES, Student, build_class, pair_kind  # noqa: E402
-from similarity_disguises import DISGUISES, STRUCTURAL  # noqa: E402
+from rich.console import Console
+from rich.table import Table
+from similarity_class import ALL, BENCH_MODULES, Student, build_class, pair_kind
+from similarity_disguises import DISGUISES, STRUCTURAL
 
-from autograder.batch import discover  # noqa: E402
-from autograder.similarity.compare import DEFAULT_THRESHOLD  # noqa: E402
-from autograder.similarity.run import STARTER_DIR, run_similarity  # noqa: E402
+from autograder.batch import discover
+from autograder.similarity.compare import DEFAULT_THRESHOLD
+from autograder.similarity.run import STARTER_DIR, run_similarity
 
 
 def ours(folder: Path, students: list[Student]):

@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from similarity_disguises import DISGUISES, all_at_once  # noqa: E402
+from similarity_disguises import DISGUISES, all_at_once
 
 BENCH_MODULES = ("masks", "attention", "transformer")
 AUTHORS = {"reference": ROOT / "reference", **{

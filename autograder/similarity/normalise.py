@@ -141,20 +141,47 @@ def _append_loop(node: ast.For) -> tuple[list[tuple[ast.AST, ast.AST, list[ast.A
     return None
 
 
+MAX_INLINE_DEPTH = 4
+
+
+def inlinable(node: ast.AST) -> ast.expr | None:
+    """The expression of a helper that is one `return EXPR` (docstring aside), else None.
+
+    Such a helper is inlined where it is called, so extracting an expression into a helper, or
+    inlining one, leaves the tokens as they were.
+    """
+    if not isinstance(node, ast.FunctionDef) or node.args.vararg or node.args.kwarg or node.args.kwonlyargs:
+        return None
+    body = [s for s in node.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None:
+        return body[0].value
+    return None
+
+
 class Tokeniser:
     """Turn one (pruned) definition into tokens.
 
     `libraries` maps the module's import aliases to dotted names (`F` -> torch.nn.functional);
-    `is_helper` says whether a name is one of the submission's own definitions.
+    `lookup(module, name)` finds one of the submission's own definitions, as
+    (module, definition), or None; `libraries_of(module)` gives another module's aliases.
     """
 
-    def __init__(self, libraries: dict[str, str], is_helper: Callable[[str], bool], first_line: int):
-        self.libraries = libraries
-        self.is_helper = is_helper
+    def __init__(self, module: str, lookup: Callable[[str, str], tuple[str, ast.AST] | None],
+                 libraries_of: Callable[[str], dict[str, str]], first_line: int):
+        self.module = module
+        self.lookup = lookup
+        self.libraries_of = libraries_of
+        self.libraries = libraries_of(module)
         self.first_line = first_line
         self.out: list[Token] = []
+        self.substitutions: list[dict[str, tuple[ast.AST, str]]] = []  # inlined helpers' params
+        self.inlining: list[str] = []
+        self.line_override: int | None = None
 
     def emit(self, token: str, node: ast.AST | None = None) -> None:
+        if self.line_override is not None:
+            self.out.append((token, self.line_override - self.first_line))
+            return
         line = getattr(node, "lineno", None)
         if line is None:
             line = self.out[-1][1] + self.first_line if self.out else self.first_line
@@ -165,7 +192,46 @@ class Tokeniser:
             return self.libraries[identifier]
         if identifier in BUILTINS:
             return identifier
-        return "F" if self.is_helper(identifier) else "V"
+        return "F" if self.lookup(self.module, identifier) is not None else "V"
+
+    def _in_context(self, module: str, visit: Callable[[], None]) -> None:
+        saved = self.module, self.libraries
+        self.module, self.libraries = module, self.libraries_of(module)
+        try:
+            visit()
+        finally:
+            self.module, self.libraries = saved
+
+    def _inline(self, call: ast.Call) -> bool:
+        """Emit a call of a one-expression helper as that expression; False when it is not one."""
+        if not isinstance(call.func, ast.Name) or len(self.inlining) >= MAX_INLINE_DEPTH:
+            return False
+        if self.substitutions and call.func.id in self.substitutions[-1]:
+            return False
+        found = self.lookup(self.module, call.func.id)
+        expression = inlinable(found[1]) if found else None
+        if expression is None or found[1].name in self.inlining:
+            return False
+        where, helper = found
+        params = [a.arg for a in helper.args.posonlyargs + helper.args.args]
+        if len(call.args) > len(params) or any(isinstance(a, ast.Starred) for a in call.args) \
+                or any(k.arg is None or k.arg not in params for k in call.keywords):
+            return False
+        values = dict(zip(params, call.args)) | {k.arg: k.value for k in call.keywords}
+        defaults = dict(zip(params[len(params) - len(helper.args.defaults):], helper.args.defaults))
+        if any(p not in values and p not in defaults for p in params):
+            return False
+        bound = {p: (values[p], self.module) if p in values else (defaults[p], where) for p in params}
+        override, self.line_override = self.line_override, call.lineno if self.line_override is None else self.line_override
+        self.inlining.append(helper.name)
+        self.substitutions.append(bound)
+        try:
+            self._in_context(where, lambda: self.visit(expression))
+        finally:
+            self.substitutions.pop()
+            self.inlining.pop()
+            self.line_override = override
+        return True
 
     def _comprehension(self, generators, element, node) -> None:
         self.emit("[", node)
@@ -187,7 +253,17 @@ class Tokeniser:
         if isinstance(node, (ast.expr_context, ast.Load)):
             return
         if isinstance(node, ast.Name):
-            self.emit(self.name(node.id), node)
+            if self.substitutions and node.id in self.substitutions[-1]:
+                value, where = self.substitutions[-1][node.id]
+                outer = self.substitutions.pop()  # the argument is read in the caller's scope
+                try:
+                    self._in_context(where, lambda: self.visit(value))
+                finally:
+                    self.substitutions.append(outer)
+            else:
+                self.emit(self.name(node.id), node)
+        elif isinstance(node, ast.Call) and self._inline(node):
+            pass
         elif isinstance(node, ast.Constant):
             value = node.value
             self.emit(repr(value) if value is None or isinstance(value, bool) else
@@ -232,11 +308,12 @@ def _dotted(node: ast.AST) -> list[str] | None:
     return None
 
 
-def tokenise(source: str, libraries: dict[str, str], is_helper: Callable[[str], bool]) -> list[Token]:
+def tokenise(source: str, module: str, lookup: Callable[[str, str], tuple[str, ast.AST] | None],
+             libraries_of: Callable[[str], dict[str, str]]) -> list[Token]:
     """Tokens of one definition's source (parsed afresh, so pruning needs no copy), with lines
-    relative to the first line of `source`."""
+    relative to the first line of `source`. Calls of one-expression helpers are inlined."""
     tree = ast.parse(source)
-    tokeniser = Tokeniser(libraries, is_helper, 1)
+    tokeniser = Tokeniser(module, lookup, libraries_of, 1)
     for node in tree.body:
         tokeniser.visit(prune(node))
     return tokeniser.out

@@ -1,6 +1,8 @@
 """Per-function fingerprints of one submission (what the class comparison and the cache hold)."""
 from __future__ import annotations
 
+import ast
+import textwrap
 from dataclasses import asdict, dataclass, field
 
 from autograder.similarity.extract import (
@@ -10,7 +12,7 @@ from autograder.similarity.extract import (
     submission_units,
 )
 from autograder.similarity.fingerprint import K, fingerprints, kgram_hashes, token_ids
-from autograder.similarity.normalise import tokenise
+from autograder.similarity.normalise import inlinable, prune, tokenise
 
 
 @dataclass
@@ -52,23 +54,39 @@ def _unit_tokens(modules: dict[str, str]):
     parsed, notes = parse_modules(modules)
     units = submission_units(parsed)
     out, cache = [], {}
+
+    pruned_cache: dict[int, ast.AST] = {}
+
+    def pruned(module: str, node: ast.AST) -> ast.AST:
+        """A definition as normalised (dead code gone), so a padded helper still inlines."""
+        if id(node) not in pruned_cache:
+            lines = parsed[module].lines[node.lineno - 1:node.end_lineno]
+            pruned_cache[id(node)] = prune(ast.parse(textwrap.dedent("\n".join(lines))).body[0])
+        return pruned_cache[id(node)]
+
+    def lookup(module: str, name: str):
+        if name in CONTRACT_NAMES:
+            return module, None
+        found = resolve(parsed, module, name)
+        return (found[0], pruned(*found)) if found else None
+
+    def libraries_of(module: str) -> dict[str, str]:
+        return parsed[module].libraries
+
     for qualname, pieces in units.items():
         texts, tokens, offset = [], [], 0
-        for piece in pieces:
-            module = parsed[piece.module]
-
-            def is_helper(name: str, where: str = piece.module) -> bool:
-                return name in CONTRACT_NAMES or resolve(parsed, where, name) is not None
-
+        for index, piece in enumerate(pieces):
             header = f"# {piece.module}.py\n" if len(pieces) > 1 else ""
             block = header + piece.source
             start = offset + header.count("\n")
-            key = (id(module.source), piece.node.lineno)
-            if key not in cache:  # a helper shared by several functions is tokenised once
-                cache[key] = tokenise(piece.source, module.libraries, is_helper)
-            tokens += [(t, start + line) for t, line in cache[key]]
             texts.append(block)
             offset += block.count("\n") + 2  # pieces are joined by one blank line
+            if index and inlinable(pruned(piece.module, piece.node)) is not None:
+                continue  # its expression is already inlined where it is called
+            key = (id(parsed[piece.module].source), piece.node.lineno)
+            if key not in cache:  # a helper shared by several functions is tokenised once
+                cache[key] = tokenise(piece.source, piece.module, lookup, libraries_of)
+            tokens += [(t, start + line) for t, line in cache[key]]
         out.append((qualname, "\n\n".join(texts), tokens))
     return out, notes
 
