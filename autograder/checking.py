@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from autograder.sandbox.wire import WireError, plain_value
+from autograder.tensor_text import side_by_side
 
 # Default tolerances per dtype (atol, rtol). float64 leaves room for a different but exact
 # summation order; float32 for accumulated rounding of ~1e-7 per op over short reductions;
@@ -40,6 +41,7 @@ def _short(t: torch.Tensor, limit: int = 6) -> str:
 
 def assert_tensor(got: Any, name: str = "output") -> torch.Tensor:
     """Fail unless `got` is a plain torch.Tensor (subclasses are refused)."""
+    __tracebackhide__ = True  # learners see their check line, not the checker
     if type(got) is not torch.Tensor:
         raise CheckFailure(f"{name}: got a {type(got).__name__}, expected a torch.Tensor")
     return got
@@ -58,6 +60,7 @@ def assert_close(
     tolerances: dict | None = None,
 ) -> None:
     """Compare a tensor with an expected one: type, shape, dtype, device, then values."""
+    __tracebackhide__ = True  # learners see their check line, not the checker
     got = assert_tensor(got, name)
     if tuple(got.shape) != tuple(expected.shape):
         raise CheckFailure(
@@ -75,9 +78,11 @@ def assert_close(
     if not (a.is_floating_point() or b.is_floating_point()):
         if not torch.equal(a, b):
             bad = (a != b).nonzero()[0].tolist()
+            grid = side_by_side(a, b)
+            shown = f"\n{grid}" if grid else f" (got {_short(a)}, expected {_short(b)})"
             raise CheckFailure(
                 f"{name}: values differ at index {tuple(bad)}: got {a[tuple(bad)].item()}, "
-                f"expected {b[tuple(bad)].item()} (got {_short(a)}, expected {_short(b)})"
+                f"expected {b[tuple(bad)].item()}{shown}"
             )
         return
     a, b = a.double(), b.double()
@@ -93,6 +98,7 @@ def assert_close(
             f"{name}: values differ at index {where}: got {a[where].item():.6g}, expected "
             f"{b[where].item():.6g} (max abs error {err:.3g}, atol={atol:g}, rtol={rtol:g}; "
             f"{int((~close).sum())} of {close.numel()} elements off)"
+            + (f"\n{grid}" if (grid := side_by_side(a, b)) else "")
         )
 
 
@@ -102,6 +108,7 @@ def assert_equal(got: Any, expected: Any, *, name: str = "output") -> None:
     `got` is first read as the grader's worker reads a return value (one rule for both):
     a Counter or defaultdict counts as a dict, a namedtuple as a tuple, numpy.int64 as an int.
     """
+    __tracebackhide__ = True  # learners see their check line, not the checker
     try:
         got = plain_value(got)
     except WireError as exc:

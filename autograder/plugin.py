@@ -57,6 +57,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "synchronisation costs more than it saves: ~10x slower with 2 threads here)",
     )
     group.addoption(
+        "--function",
+        action="append",
+        default=[],
+        metavar="MODULE.FUNCTION",
+        help="check only this function, e.g. masks.causal_mask (repeatable; a module name "
+        "such as 'masks' selects all its functions)",
+    )
+    group.addoption(
         "--device",
         default="auto",
         choices=("auto", "cpu", "cuda"),
@@ -175,6 +183,36 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
+def _function_of(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("function")
+    return str(marker.args[0]) if marker and marker.args else None
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """``--function`` keeps the checks of the named functions (or modules) only."""
+    wanted = config.getoption("--function", None) or []
+    if wanted:
+        known = sorted({q for q in map(_function_of, items) if q})
+        unknown = [w for w in wanted if not any(q == w or q.startswith(w + ".") for q in known)]
+        if unknown:
+            raise pytest.UsageError(
+                f"--function {', '.join(unknown)}: no such function among the collected checks "
+                f"(known: {', '.join(known)})")
+        keep, drop = [], []
+        for item in items:
+            q = _function_of(item) or ""
+            (keep if any(q == w or q.startswith(w + ".") for w in wanted) else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+    # Public checks: a learner reads their failing line and the message, not pytest's long
+    # traceback through fixtures (an explicit --tb still wins).
+    if items and config.option.tbstyle == "auto" and all(
+            item.path.parent.name == "checks" for item in items):
+        config.option.tbstyle = "short"
+
+
 def _is_not_implemented(report: pytest.TestReport) -> bool:
     if not report.skipped or not isinstance(report.longrepr, tuple):
         return False
@@ -187,7 +225,19 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
     return None
 
 
+def _report_function(report: pytest.TestReport) -> str | None:
+    return next((str(v) for k, v in report.user_properties if k == "function"), None)
+
+
+def _first_line(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line.split("CheckFailure: ", 1)[-1]
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    _function_summary(terminalreporter)
     reports = terminalreporter.stats.get("not implemented", [])
     if not reports:
         return
@@ -195,3 +245,36 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.write_sep("-", f"not implemented yet: {len(functions)} functions")
     for qualname in functions:
         terminalreporter.write_line(f"  {qualname}")
+
+
+def _function_summary(terminalreporter) -> None:
+    """One line per function: passed, not implemented yet, or how many checks failed and why."""
+    per: dict[str, dict] = {}
+    for key in ("passed", "failed", "not implemented"):
+        for report in terminalreporter.stats.get(key, []):
+            if getattr(report, "when", "call") != "call":
+                continue
+            qualname = _report_function(report)
+            if qualname:
+                entry = per.setdefault(qualname, {"passed": 0, "failed": [], "missing": 0})
+                if key == "passed":
+                    entry["passed"] += 1
+                elif key == "failed":
+                    entry["failed"].append(report)
+                else:
+                    entry["missing"] += 1
+    if not per:
+        return
+    terminalreporter.write_sep("-", "per function")
+    for qualname in sorted(per):
+        entry = per[qualname]
+        total = entry["passed"] + len(entry["failed"]) + entry["missing"]
+        if entry["missing"]:
+            line, markup = f"{qualname}: not implemented yet", {"yellow": True}
+        elif entry["failed"]:
+            line = (f"{qualname}: {len(entry['failed'])} of {total} checks failed: "
+                    f"{_first_line(entry['failed'][0])}")
+            markup = {"red": True}
+        else:
+            line, markup = f"{qualname}: {total} checks passed", {"green": True}
+        terminalreporter.write_line(line, **markup)
