@@ -245,5 +245,10 @@ from autograder.otter_export import export_otter_command  # noqa: E402
 main.add_command(export_otter_command)
 
 
+from autograder.similarity.command import similarity_command  # noqa: E402
+
+main.add_command(similarity_command)
+
+
 if __name__ == "__main__":
     main()

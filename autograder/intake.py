@@ -1,7 +1,7 @@
 """Turn a submission (folder, .py file, zip or notebook) into module sources for the worker.
 
 Nothing here runs student code: files are read as text, zips are extracted with checks, and
-notebooks are reduced to their definitions. The result maps each contract module name to the
+notebooks are reduced to the statements their graded functions need (autograder.intake_notebook). The result maps each contract module name to the
 source the worker imports under that name (functions are found by name).
 """
 from __future__ import annotations
@@ -9,16 +9,18 @@ from __future__ import annotations
 import ast
 import hashlib
 import keyword
-import sys
 import stat
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import nbformat
+from autograder.contract import contract
+from autograder.intake_imports import RUNTIME_MODULE, RUNTIME_SOURCE, rewrite_py_imports
+from autograder.intake_notebook import QUALNAMES, NotebookError, notebook_module
 
-from autograder.impl import MODULES
-
+CONTRACT = contract()  # module -> graded functions, as the stubs define them
+MODULES = tuple(CONTRACT)
 MAX_SOURCE_BYTES = 2 * 1024 * 1024  # one module or notebook's code
 MAX_ZIP_MEMBERS = 200
 MAX_ZIP_BYTES = 20 * 1024 * 1024  # all members, uncompressed
@@ -63,18 +65,16 @@ def load_submission(path: Path | str) -> Submission:
     if not path.exists():
         raise SubmissionError(f"{path}: no such file or folder")
     if path.is_dir():
-        return _from_sources(path, "folder", _read_folder(path))
+        files, notebook = _read_folder(path)
+        return _from_notebook(path, "folder", *notebook) if notebook else _from_sources(path, "folder", files)
     suffix = path.suffix.lower()
     if suffix == ".py":
-        return _from_single_file(path, "py", _read_text(path))
+        return _from_single_py(path, _read_text(path))
     if suffix == ".ipynb":
-        source, notes = notebook_definitions(path)
-        submission = _from_single_file(path, "notebook", source)
-        submission.notes[:0] = notes
-        return submission
+        return _from_notebook(path, "notebook", *notebook_definitions(path))
     if suffix == ".zip":
-        files, notes = read_zip(path)
-        submission = _from_sources(path, "zip", files)
+        files, notes, notebook = read_zip(path)
+        submission = _from_notebook(path, "zip", *notebook) if notebook else _from_sources(path, "zip", files)
         submission.notes[:0] = notes
         return submission
     raise SubmissionError(f"{path}: expected a folder, a .py file, a .ipynb notebook or a .zip")
@@ -89,34 +89,65 @@ def _read_text(path: Path) -> str:
         raise SubmissionError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def _from_single_file(path: Path, kind: str, source: str) -> Submission:
-    """One file: named after a module -> that module; otherwise it serves every module."""
-    if path.stem in MODULES and kind == "py":
-        modules = {path.stem: source}
+def _from_single_py(path: Path, source: str) -> Submission:
+    """One file: named after a module -> that module; otherwise it serves every module.
+
+    It must compile: a syntax error is the file's, reported once with its line.
+    """
+    try:
+        ast.parse(source, str(path))
+    except SyntaxError as exc:
+        where = f"{path}:{exc.lineno}" + (f":{exc.offset}" if exc.offset else "")
+        code = (exc.text or "").strip()
+        raise SubmissionError(f"{where}: SyntaxError: {exc.msg}" + (f" ({code[:80]})" if code else "")) from None
+    except ValueError as exc:  # null bytes
+        raise SubmissionError(f"{path}: not Python source ({exc})") from None
+    if path.stem in MODULES:
+        roots = {f: f"{path.stem}.{f}" for f in CONTRACT[path.stem]}
+        names = [path.stem]
     else:
-        modules = {name: source for name in MODULES}
-    return _finish(Submission(path, kind, modules))
+        roots = {f: q for f, q in QUALNAMES.items()}
+        names = list(MODULES)
+    source, notes = rewrite_py_imports(source, path.name, roots, set(MODULES))
+    modules = {RUNTIME_MODULE: RUNTIME_SOURCE} if notes else {}
+    modules.update({name: source for name in names})
+    return _finish(Submission(path, "py", modules, notes))
 
 
-def _read_folder(folder: Path) -> dict[str, str]:
-    """`*.py` files of the folder, or of the one sub-folder that holds the modules."""
+def _from_notebook(path: Path, kind: str, source: str, notes: list[str]) -> Submission:
+    modules = {RUNTIME_MODULE: RUNTIME_SOURCE, **{name: source for name in MODULES}}
+    return _finish(Submission(path, kind, modules, list(notes)))
+
+
+def _read_folder(folder: Path) -> tuple[dict[str, str], tuple[str, list[str]] | None]:
+    """`*.py` files of the folder (or of the one sub-folder that holds the modules), or its notebook."""
     candidates = [folder] + sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
     for place in candidates:
         files = {p.stem: p for p in place.glob("*.py") if p.is_file() and not p.is_symlink()}
         if set(files) & set(MODULES):
-            return {name: _read_text(p) for name, p in sorted(files.items())[: len(MODULES) + MAX_HELPER_MODULES]}
+            return {name: _read_text(p) for name, p in sorted(files.items())[: len(MODULES) + MAX_HELPER_MODULES]}, None
     notebooks = sorted(folder.glob("*.ipynb"))
     if len(notebooks) == 1:
-        source, _ = notebook_definitions(notebooks[0])
-        return {name: source for name in MODULES}
+        return {}, notebook_definitions(notebooks[0])
     raise SubmissionError(f"{folder}: no {', '.join(m + '.py' for m in MODULES)} found")
 
 
-RESERVED = {"torch", "safetensors", "autograder", "exercises", "reference", "numpy", "pytest"}
+RESERVED = {"torch", "safetensors", "autograder", "exercises", "reference", "numpy", "pytest", RUNTIME_MODULE}
+
+
+def _top_level_names(source: str) -> list[str]:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
 
 
 def _from_sources(path: Path, kind: str, files: dict[str, str]) -> Submission:
-    """Keep files whose names can be imported as modules without shadowing anything."""
+    """Keep files whose names can be imported as modules without shadowing anything.
+
+    Top-level imports of packages grading does not provide are replaced (intake_imports).
+    """
     modules, notes = {}, []
     for name, source in files.items():
         if name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_") \
@@ -124,6 +155,13 @@ def _from_sources(path: Path, kind: str, files: dict[str, str]) -> Submission:
             modules[name] = source
         else:
             notes.append(f"{name}.py ignored: its name shadows a library module or is not importable")
+    for name, source in modules.items():
+        graded = CONTRACT.get(name) or _top_level_names(source)  # a helper: all its functions
+        roots = {f: f"{name}.{f}" for f in graded}
+        modules[name], import_notes = rewrite_py_imports(source, f"{name}.py", roots, set(modules) | set(MODULES))
+        notes += import_notes
+    if any(modules[n] != files[n] for n in modules):
+        modules = {RUNTIME_MODULE: RUNTIME_SOURCE, **modules}
     return _finish(Submission(path, kind, modules, notes))
 
 
@@ -151,12 +189,13 @@ def _safe_member_name(info: zipfile.ZipInfo) -> PurePosixPath | None:
     return pure
 
 
-def read_zip(path: Path) -> tuple[dict[str, str], list[str]]:
+def read_zip(path: Path) -> tuple[dict[str, str], list[str], tuple[str, list[str]] | None]:
     """Module sources from a zip, read in memory: no member is written anywhere.
 
     Refused members (absolute paths, `..`, symlinks) are skipped; member count and total size
     are bounded. The modules are taken from the shallowest folder that holds any of them.
-    Returns the sources and notes naming each refused member.
+    Returns the sources, notes naming each refused member, and (source, notes) of the
+    archive's one notebook when it holds no module files.
     """
     notes: list[str] = []
     try:
@@ -184,10 +223,10 @@ def read_zip(path: Path) -> tuple[dict[str, str], list[str]]:
         if not holding:
             notebooks = [i for i in infos if (m := _safe_member_name(i)) and m.suffix == ".ipynb"]
             if len(notebooks) == 1:
-                source, _ = notebook_definitions_from_text(
+                notebook = notebook_definitions_from_text(
                     archive.read(notebooks[0]).decode("utf-8", "replace"), notebooks[0].filename
                 )
-                return {name: source for name in MODULES}, notes
+                return {}, notes, notebook
             raise SubmissionError(f"{path}: no {', '.join(m + '.py' for m in MODULES)} in the archive")
         folder = min(holding, key=lambda f: len(f.parts))
         files = by_folder[folder]
@@ -196,43 +235,14 @@ def read_zip(path: Path) -> tuple[dict[str, str], list[str]]:
             if info.file_size > MAX_SOURCE_BYTES:
                 raise SubmissionError(f"{path}: {info.filename} is larger than {MAX_SOURCE_BYTES // 1024} KiB")
             out[stem] = archive.read(info).decode("utf-8", "replace")
-        return out, notes
+        return out, notes, None
 
 
-# --- notebooks -------------------------------------------------------------------------------
-
-DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-
-
-def _is_constant_assignment(node: ast.stmt) -> bool:
-    """`NAME = literal` or an UPPER_CASE constant; demo code (`out = model(x)`) is dropped."""
-    if isinstance(node, ast.AnnAssign):
-        targets, value = [node.target], node.value
-    elif isinstance(node, ast.Assign):
-        targets, value = node.targets, node.value
-    else:
-        return False
-    if value is None or not all(isinstance(t, ast.Name) for t in targets):
-        return False
-    if all(t.id.isupper() for t in targets):
-        return True
-    try:
-        ast.literal_eval(value)
-    except (ValueError, TypeError, SyntaxError, RecursionError):
-        return False
-    return True
-
-
-def _strip_magics(source: str) -> str:
-    """IPython magics and shell escapes become blank lines (line numbers stay right)."""
-    lines = source.splitlines()
-    if lines and lines[0].lstrip().startswith("%%"):
-        return "\n" * len(lines)  # a cell magic: the whole cell is not Python
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in lines)
+# --- notebooks ---------------------------------------------------------------------------
 
 
 def notebook_definitions(path: Path) -> tuple[str, list[str]]:
-    """The definitions of a notebook as one module source, and notes on what was skipped."""
+    """The module source a notebook is graded from, and notes on what was left out."""
     if path.stat().st_size > 4 * MAX_SOURCE_BYTES:
         raise SubmissionError(f"{path}: notebook larger than {4 * MAX_SOURCE_BYTES // 2**20} MiB")
     return notebook_definitions_from_text(path.read_text(encoding="utf-8", errors="replace"), path.name)
@@ -240,27 +250,6 @@ def notebook_definitions(path: Path) -> tuple[str, list[str]]:
 
 def notebook_definitions_from_text(text: str, name: str) -> tuple[str, list[str]]:
     try:
-        notebook = nbformat.reads(text, as_version=4)
-    except Exception as exc:  # nbformat raises several types for malformed JSON/schema
-        raise SubmissionError(f"{name}: not a readable notebook ({type(exc).__name__}: {exc})") from None
-    future, body, notes = set(), [], []
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code":
-            continue
-        label = f"cell {index}" + (f" (id {cell.get('id')})" if cell.get("id") else "")
-        source = _strip_magics(cell.source)
-        try:
-            tree = ast.parse(source)
-        except SyntaxError as exc:
-            notes.append(f"{name} {label}: skipped, SyntaxError at line {exc.lineno}: {exc.msg}")
-            continue
-        kept = []
-        for node in tree.body:
-            if isinstance(node, ast.ImportFrom) and node.module == "__future__":
-                future.update(alias.name for alias in node.names)
-            elif isinstance(node, DEFINITIONS) or _is_constant_assignment(node):
-                kept.append(ast.get_source_segment(source, node, padded=False))
-        if kept:
-            body.append(f"# --- {label} ---\n" + "\n\n".join(kept))
-    header = [f"from __future__ import {name}" for name in sorted(future)]
-    return "\n".join(header) + "\n\n" + "\n\n\n".join(body) + "\n", notes
+        return notebook_module(text, name)
+    except NotebookError as exc:
+        raise SubmissionError(str(exc)) from None
