@@ -14,9 +14,9 @@ import keyword
 import random
 import tokenize
 
-from autograder.config import CONTRACT
+from autograder.contract import contract
 
-KEEP = {name for functions in CONTRACT.values() for name in functions} | set(dir(builtins))
+KEEP = {name for functions in contract().values() for name in functions} | set(dir(builtins))
 WORDS = ("acc", "tmp", "val", "res", "arr", "buf", "item", "data", "cur", "part", "elem", "thing",
          "out", "z", "t", "s", "m", "n", "node", "cell", "blob", "unit", "piece", "chunk")
 

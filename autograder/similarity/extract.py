@@ -13,8 +13,9 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from autograder.config import CONTRACT
+from autograder.contract import contract
 
+CONTRACT = contract()  # module -> functions, as the stubs define them
 CONTRACT_NAMES = frozenset(name for functions in CONTRACT.values() for name in functions)
 # `from exercises.attention import x` in a submission means the submission's own attention module.
 COURSE_PACKAGES = ("exercises.", "reference.")

@@ -233,9 +233,12 @@ class Tokeniser:
             self.line_override = override
         return True
 
-    def _comprehension(self, generators, element, node) -> None:
-        self.emit("[", node)
-        self.emit("]", node)
+    def _comprehension(self, generators, element, node, brackets: bool = True) -> None:
+        """A comprehension as `[ ] for T in IT if C append E end`; an append loop, whose list
+        `acc = []` already gave the brackets, as the same without them."""
+        if brackets:
+            self.emit("[", node)
+            self.emit("]", node)
         for target, iterable, conditions in generators:
             self.emit("for", node)
             self.visit(target)
@@ -282,7 +285,10 @@ class Tokeniser:
         elif isinstance(node, ast.DictComp):
             self._comprehension([(g.target, g.iter, g.ifs) for g in node.generators], (node.key, node.value), node)
         elif isinstance(node, ast.For) and not node.orelse and (loop := _append_loop(node)):
-            self._comprehension(*loop, node)
+            self._comprehension(*loop, node, brackets=False)
+        elif isinstance(node, ast.List) and not node.elts:
+            self.emit("[", node)
+            self.emit("]", node)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             self.emit("def", node)
             self.visit(node.args)

@@ -9,8 +9,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import exercises
 from autograder.batch import BatchItem
+from autograder.contract import (
+    EXERCISES_DIR as STARTER_DIR,  # the stubs: code everyone starts from
+)
 from autograder.intake import load_submission
 from autograder.similarity.cache import PrintCache
 from autograder.similarity.compare import (
@@ -25,7 +27,6 @@ from autograder.similarity.prints import (
     submission_prints,
 )
 
-STARTER_DIR = Path(exercises.__file__).resolve().parent
 PARALLEL_FROM = 16  # fewer uncached submissions than this are fingerprinted in this process
 
 
@@ -35,6 +36,7 @@ class SimilarityRun:
     skipped: dict[str, str] = field(default_factory=dict)  # student -> why not compared
     notes: dict[str, list[str]] = field(default_factory=dict)  # student -> modules left out
     cached: int = 0
+    cache_problem: str | None = None
 
 
 def prints_of(path: str) -> SubmissionPrints:
@@ -99,10 +101,11 @@ def run_similarity(items: list[BatchItem], *, cache_path: Path | None = None, jo
         labels, prints, skipped, cached = fingerprint_items(items, cache, jobs=jobs, on_progress=on_progress)
     finally:
         cache.close()
+    problem = cache.problem
     starter = starter_hashes(load_submission(STARTER_DIR).modules)
     comparison = compare_class(labels, prints, starter, common_fraction=common_fraction, min_shared=min_shared)
     notes = {label: p.notes for label, p in zip(labels, prints) if p.notes}
-    return SimilarityRun(comparison, skipped, notes, cached)
+    return SimilarityRun(comparison, skipped, notes, cached, problem)
 
 
 def _tick(callback, label):
