@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 from autograder.similarity.cluster import clusters
 from autograder.similarity.run import SimilarityRun
 
-MAX_PAIRS_SHOWN = 40  # side-by-side sections in the HTML; the JSON lists every pair
+MAX_PAIRS_SHOWN = 40  # pairs shown side by side in the HTML; the JSON lists every pair
+MAX_FUNCTIONS_SHOWN = 6  # the strongest functions of a pair shown side by side
 
 
 class Pair(BaseModel):
@@ -75,15 +76,14 @@ def side_by_side(run: SimilarityRun, pair: Pair, threshold: float) -> list[dict]
     index = {name: i for i, name in enumerate(c.students)}
     i, j = index[pair.a], index[pair.b]
     sections = []
-    for qualname, score in pair.functions.items():
-        if score < threshold / 2 and sections:
-            break  # the functions are sorted: the rest is weaker still
+    strong = [(q, s) for q, s in pair.functions.items() if s >= threshold] or list(pair.functions.items())[:1]
+    for qualname, score in strong[:MAX_FUNCTIONS_SHOWN]:
         shared = c.shared(qualname, i, j)
         left, right = c.prints[i].functions[qualname], c.prints[j].functions[qualname]
         sections.append({"qualname": qualname, "score": score,
                          "left": _side(left.text, left.lines_of(shared)),
                          "right": _side(right.text, right.lines_of(shared))})
-    return sections
+    return sections, len(strong) - len(sections)
 
 
 _ENV = Environment(loader=PackageLoader("autograder", "templates"), undefined=StrictUndefined,
@@ -93,7 +93,7 @@ _ENV = Environment(loader=PackageLoader("autograder", "templates"), undefined=St
 def render_html(run: SimilarityRun, report: SimilarityReport, *, title: str = "Similarity") -> str:
     flagged = [p for p in report.pairs if p.score >= report.threshold]
     shown = flagged[:MAX_PAIRS_SHOWN]
-    details = [(p, side_by_side(run, p, report.threshold)) for p in shown]
+    details = [(p, *side_by_side(run, p, report.threshold)) for p in shown]
     return _ENV.get_template("similarity.html.j2").render(
         title=title, report=report, flagged=flagged, details=details, notes=run.notes,
         more=len(flagged) - len(shown),
