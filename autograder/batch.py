@@ -13,15 +13,14 @@ import csv
 import multiprocessing
 import os
 import secrets
-import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from autograder import __version__
-from autograder.config import GradingConfig, load_config
-from autograder.intake import SubmissionError, load_submission, student_id
+from autograder.intake import Submission, SubmissionError, load_submission, student_id
+from autograder.jobs import GradingSetup, grade_group_job, init_process, job_entries
 
 SUBMISSION_SUFFIXES = (".py", ".ipynb", ".zip")
 
@@ -34,6 +33,7 @@ class BatchItem:
     path: Path
     digest: str | None = None
     error: str | None = None  # intake failed: recorded as an error row, never graded
+    submission: Submission | None = None  # what the jobs carry (read once, by the client)
 
 
 class GradingUnavailable(RuntimeError):
@@ -75,54 +75,12 @@ def discover(folder: Path, roster: dict[str, str] | None = None) -> list[BatchIt
         student = (roster or {}).get(path.name) or student_id(path)
         item = BatchItem(student, path)
         try:
-            item.digest = load_submission(path).digest
+            item.submission = load_submission(path)
+            item.digest = item.submission.digest
         except SubmissionError as exc:
             item.error = str(exc)
         items.append(item)
     return items
-
-
-# --- inside a grading process ------------------------------------------------------------------
-
-_PROCESS_STATE: dict[str, Any] = {}  # warm workers and one reference cache per grading process
-
-
-def _init_process(config_path: str | None) -> None:
-    from autograder.refcache import ReferenceCache
-
-    _PROCESS_STATE["config"] = load_config(config_path)
-    _PROCESS_STATE["config_path"] = Path(config_path) if config_path else None
-    _PROCESS_STATE["cache"] = ReferenceCache()
-
-
-def grade_group_job(entries: list[tuple[str, str]], seed: int, config_path: str | None = None) -> list[tuple[str, Any]]:
-    """Grade a group of submissions (path, student) in one suite run; one result per entry.
-
-    Runs in a pool process or on a Dask worker: the warm sandbox workers (one per group slot)
-    and the reference cache live as long as that process does. Returns ("ok", GradeResult) or
-    ("error", message) per entry; one failure never escapes as an exception.
-    """
-    from autograder.grading import grade_submissions
-    from autograder.workers import worker_from_config
-
-    try:
-        if "config" not in _PROCESS_STATE:
-            _init_process(config_path)
-        config = _PROCESS_STATE["config"]
-        workers = _PROCESS_STATE.setdefault("workers", [])
-        while len(workers) < len(entries):
-            workers.append(worker_from_config(config).start(wait=False))
-        results = grade_submissions([(Path(p), s) for p, s in entries], config, workers[: len(entries)],
-                                    seed=seed, config_path=_PROCESS_STATE["config_path"],
-                                    cache=_PROCESS_STATE["cache"])
-        return [("ok", result) for result in results]
-    except Exception as exc:  # noqa: BLE001 - one group's failure must not stop the batch
-        from autograder.sandbox.client import SandboxUnavailable, SubmissionUnloadable
-
-        if isinstance(exc, SandboxUnavailable) and not isinstance(exc, SubmissionUnloadable):
-            return [("unavailable", str(exc)) for _ in entries]  # the machine, not the student
-        message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
-        return [("error", message) for _ in entries]
 
 
 # --- the parent ----------------------------------------------------------------------------------
@@ -140,7 +98,7 @@ def run_batch(
     on_progress: Callable[[BatchItem, str], None] | None = None,
 ) -> BatchSummary:
     """Grade every item the gradebook does not hold yet; record each as it finishes."""
-    config: GradingConfig = load_config(config_path)
+    setup = GradingSetup.from_path(config_path)
     seed = secrets.randbits(31) if seed is None else seed
     summary = BatchSummary()
     todo = []
@@ -156,14 +114,13 @@ def run_batch(
             todo.append(item)
     if not todo:
         return summary
-    config_arg = str(config_path) if config_path else None
     groups = [todo[i: i + group_size] for i in range(0, len(todo), max(1, group_size))]
     if cluster:
         from autograder.cluster import grade_on_cluster
 
-        results = grade_on_cluster(cluster, groups, seed, config_arg)
+        results = grade_on_cluster(cluster, groups, seed, setup)
     else:
-        results = _grade_locally(groups, seed, config_arg, jobs or os.cpu_count() or 1)
+        results = _grade_locally(groups, seed, setup, jobs or os.cpu_count() or 1)
     for item, status, payload in results:
         if status == "unavailable":
             close = getattr(results, "close", None)
@@ -180,14 +137,14 @@ def run_batch(
     return summary
 
 
-def _grade_locally(groups: list[list[BatchItem]], seed: int, config_arg: str | None, jobs: int):
+def _grade_locally(groups: list[list[BatchItem]], seed: int, setup: GradingSetup, jobs: int):
     """Yield (item, status, payload) as the local pool finishes groups of submissions."""
     # spawn: a fresh interpreter per grading process (forking a process that imported torch is unsafe)
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(groups)), mp_context=context,
-                               initializer=_init_process, initargs=(config_arg,))
+                               initializer=init_process, initargs=(setup,))
     try:
-        futures = {pool.submit(grade_group_job, [(str(i.path), i.student) for i in group], seed, config_arg): group
+        futures = {pool.submit(grade_group_job, job_entries(group), seed, setup): group
                    for group in groups}
         for future in as_completed(futures):
             group = futures[future]

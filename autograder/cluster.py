@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from autograder.jobs import GradingSetup, grade_group_job, job_entries
+
 
 def connect(address: str):
     """`local` starts a LocalCluster on this machine (one single-threaded worker per core)."""
@@ -19,18 +21,21 @@ def connect(address: str):
     return Client(address), None
 
 
-def grade_on_cluster(address: str, groups: list[list], seed: int, config_arg: str | None) -> Iterator[tuple]:
-    """Yield (item, status, payload) as the cluster finishes groups of submissions."""
-    from dask.distributed import as_completed
+def grade_on_cluster(address: str, groups: list[list], seed: int,
+                     setup: GradingSetup) -> Iterator[tuple]:
+    """Yield (item, status, payload) as the cluster finishes groups of submissions.
 
-    from autograder.batch import grade_group_job
+    Each task carries its submissions' sources and the grading.yaml text (no paths), so a
+    worker in another directory or on another machine grades what a local run grades.
+    """
+    from dask.distributed import as_completed
 
     client, cluster = connect(address)
     try:
         futures = {}
         for index, group in enumerate(groups):
-            entries = [(str(item.path), item.student) for item in group]
-            future = client.submit(grade_group_job, entries, seed, config_arg, key=f"grade-group-{index}", pure=False)
+            future = client.submit(grade_group_job, job_entries(group), seed, setup,
+                                   key=f"grade-group-{index}", pure=False)
             futures[future.key] = (future, group)
         for future in as_completed([f for f, _ in futures.values()]):
             group = futures[future.key][1]

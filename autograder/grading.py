@@ -164,7 +164,9 @@ def grade_submissions(
 
     started = time.perf_counter()
     seed = secrets.randbits(31) if seed is None else seed
-    submissions = [load_submission(path) for path, _ in entries]
+    # An entry is a path, or a submission the caller already read (batch and cluster jobs).
+    submissions = [path if isinstance(path, Submission) else load_submission(path)
+                   for path, _ in entries]
     implementations, import_errors = [], []
     for submission, worker in zip(submissions, workers):
         import_errors.append(worker.load_submission(submission.modules))
@@ -182,8 +184,8 @@ def grade_submissions(
         notes += [f"{name}.py failed to import: {e['type']}: {e['message']}" for name, e in failed_imports.items()]
         notes += [f"suite collection error: {e}" for e in errors]
         graded.append(GradeResult(
-            student=student or student_id(path),
-            submission=str(path),
+            student=student or student_id(submission.path),
+            submission=str(submission.path),
             digest=submission.digest,
             functions=score_cases(cases, config),
             seed=seed,

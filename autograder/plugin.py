@@ -208,7 +208,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             items[:] = keep
     # Public checks: a learner reads their failing line and the message, not pytest's long
     # traceback through fixtures (an explicit --tb still wins).
-    if items and config.option.tbstyle == "auto" and all(
+    if items and getattr(config.option, "tbstyle", None) == "auto" and all(
             item.path.parent.name == "checks" for item in items):
         config.option.tbstyle = "short"
 

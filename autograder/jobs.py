@@ -1,0 +1,109 @@
+"""One grading job: what a pool process or a Dask worker needs, carried by value.
+
+A job holds the submissions already read by the client (module sources, hash, intake notes),
+the grading.yaml text in force and the client's grader fingerprint, never paths: a worker in
+another directory, or on a machine without the course files, grades exactly what a local run
+grades, and one running another version of the grader refuses instead of grading differently.
+"""
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autograder.config import DEFAULT_PATH, load_config
+from autograder.fingerprint import grader_fingerprint
+from autograder.intake import Submission, load_submission
+
+
+@dataclass(frozen=True)
+class GradingSetup:
+    """grading.yaml as the client read it, and the grader the client runs."""
+
+    config_text: str
+    config_name: str          # where the text came from, for messages
+    grader: str               # grader_fingerprint() of the client
+
+    @classmethod
+    def from_path(cls, config_path: Path | None) -> "GradingSetup":
+        path = Path(config_path) if config_path else DEFAULT_PATH
+        load_config(path)  # validated here: a bad file stops the batch before any job
+        return cls(path.read_text(encoding="utf-8"), str(path), grader_fingerprint())
+
+
+class ForeignGrader(RuntimeError):
+    """The worker's grader differs from the client's: its grades would not be comparable."""
+
+
+def job_entries(group: list) -> list[tuple[Submission, str]]:
+    """What a job carries for a group of batch items: read submissions, never their paths."""
+    return [(item.submission or load_submission(item.path), item.student) for item in group]
+
+
+_PROCESS_STATE: dict[str, Any] = {}  # per process: config, warm workers, reference cache
+
+
+def _config_file(setup: GradingSetup) -> Path:
+    """The job's grading.yaml written once per process (the suites read a file)."""
+    key = hashlib.sha256(setup.config_text.encode()).hexdigest()[:16]
+    files = _PROCESS_STATE.setdefault("config_files", {})
+    if key not in files:
+        folder = Path(tempfile.mkdtemp(prefix="autograder-job-config-"))
+        path = folder / "grading.yaml"
+        path.write_text(setup.config_text, encoding="utf-8")
+        files[key] = path
+    return files[key]
+
+
+def init_process(setup: GradingSetup) -> None:
+    """Load the job's config and a reference cache in this process (pool initializer too)."""
+    from autograder.refcache import ReferenceCache
+
+    if _PROCESS_STATE.get("setup") == setup:
+        return
+    if setup.grader != grader_fingerprint():
+        raise ForeignGrader(
+            f"this worker runs another grader (fingerprint {grader_fingerprint()[:12]}, the "
+            f"client's is {setup.grader[:12]}): install the same version of the course project "
+            "on every Dask worker")
+    path = _config_file(setup)
+    for worker in _PROCESS_STATE.pop("workers", []):  # made under another grading.yaml
+        worker.close()
+    _PROCESS_STATE.update(setup=setup, config=load_config(path), config_path=path,
+                          cache=ReferenceCache())
+
+
+def grade_group_job(entries: list[tuple[Submission, str]], seed: int,
+                    setup: GradingSetup) -> list[tuple[str, Any]]:
+    """Grade a group of read submissions (submission, student) in one suite run.
+
+    Runs in a pool process or on a Dask worker: the warm sandbox workers (one per group slot)
+    and the reference cache live as long as that process does. Returns ("ok", GradeResult),
+    ("error", message) or ("unavailable", message: this machine cannot grade) per entry; one
+    failure never escapes as an exception.
+    """
+    from autograder.grading import grade_submissions
+    from autograder.workers import worker_from_config
+
+    try:
+        init_process(setup)
+        config = _PROCESS_STATE["config"]
+        workers = _PROCESS_STATE.setdefault("workers", [])
+        while len(workers) < len(entries):
+            workers.append(worker_from_config(config).start(wait=False))
+        results = grade_submissions(entries, config, workers[: len(entries)], seed=seed,
+                                    config_path=_PROCESS_STATE["config_path"],
+                                    cache=_PROCESS_STATE["cache"])
+        return [("ok", result) for result in results]
+    except ForeignGrader as exc:
+        return [("unavailable", str(exc)) for _ in entries]
+    except Exception as exc:  # noqa: BLE001 - one group's failure must not stop the batch
+        from autograder.sandbox.client import SandboxUnavailable, SubmissionUnloadable
+
+        if isinstance(exc, SandboxUnavailable) and not isinstance(exc, SubmissionUnloadable):
+            return [("unavailable", str(exc)) for _ in entries]  # the machine, not the student
+        message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+        return [("error", message) for _ in entries]
