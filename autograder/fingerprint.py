@@ -5,10 +5,13 @@
   A Dask worker compares it with the client's and refuses to grade when they differ.
 - :func:`grade_fingerprint`: that plus the grading.yaml text in force: a gradebook row graded
   under another one is stale (points, tolerances or limits changed).
+- :class:`GradeFingerprint`: the same two facts stored apart on each gradebook row, so a
+  regrade can say which one changed.
 """
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -48,3 +51,29 @@ def grade_fingerprint(config_text: str) -> str:
     digest = hashlib.sha256(grader_fingerprint().encode())
     digest.update(config_text.encode("utf-8"))
     return digest.hexdigest()
+
+
+def config_digest(config_text: str) -> str:
+    """sha256 of the grading.yaml text (stored per gradebook row to say *why* a row is stale)."""
+    return hashlib.sha256(config_text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class GradeFingerprint:
+    """The two halves of :func:`grade_fingerprint`, kept apart so a stale row can say why."""
+
+    grader: str          # grader_fingerprint()
+    config_sha256: str   # config_digest(grading.yaml text)
+
+    @classmethod
+    def current(cls, config_text: str) -> GradeFingerprint:
+        return cls(grader_fingerprint(), config_digest(config_text))
+
+    def stale_reason(self, grader: str | None, config_sha256: str | None) -> str | None:
+        """Why a row made under (grader, config_sha256) is stale; None when it is not."""
+        if grader is None or config_sha256 is None:
+            return "graded before fingerprints were recorded"
+        changed = [what for what, same in (("grading.yaml", config_sha256 == self.config_sha256),
+                                           ("the grader, suites or reference", grader == self.grader))
+                   if not same]
+        return " and ".join(changed) + " changed" if changed else None
