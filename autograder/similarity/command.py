@@ -24,12 +24,12 @@ def _items(folder: Path, roster: Path | None):
 
     try:
         items = discover(folder, read_roster(roster) if roster else None)
-    except ValueError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
-    except SubmissionError as exc:
+    except SubmissionError as exc:  # before ValueError, which it subclasses
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_SUBMISSION)
+    except ValueError as exc:  # the roster
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     if not items:
         click.echo(f"error: {folder}: no submissions (folders, .py, .ipynb or .zip) found", err=True)
         sys.exit(EXIT_SUBMISSION)

@@ -1,0 +1,137 @@
+"""`autograder similarity` end to end: every intake kind, JSON and HTML, roster, cache, errors."""
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+
+from autograder.cli import main
+from autograder.contract import qualnames
+
+ROOT = Path(__file__).resolve().parent.parent
+AUTHORS = ROOT / "benchmarks" / "similarity_authors"
+MODULES = ("masks", "attention", "transformer")
+
+
+def _renamed(source: str) -> str:
+    """A crude disguise: other names for the author's own variables, other comments."""
+    for old, new in (("out", "result_grid"), ("heads", "head_list"), ("scores", "logits_"),
+                     ("hidden", "h_"), ("total", "running")):
+        source = source.replace(f"{old} =", f"{new} =").replace(f"({old}", f"({new}").replace(f" {old})", f" {new})")
+    return "# my submission\n" + source
+
+
+@pytest.fixture
+def klass(tmp_path) -> Path:
+    """loops as a folder; its copy as a notebook (with demo and markdown cells); helpers as a
+    .zip; vectorised as one .py holding every module; a broken zip."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    shutil.copytree(AUTHORS / "loops", folder / "ann", ignore=shutil.ignore_patterns("*.md"))
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells.append(nbformat.v4.new_markdown_cell("# Lab 2.3"))
+    for module in MODULES:
+        notebook.cells.append(nbformat.v4.new_code_cell(_renamed((AUTHORS / "loops" / f"{module}.py").read_text())))
+        notebook.cells.append(nbformat.v4.new_code_cell("out = causal_mask(4)\nprint(out)\n%timeit causal_mask(8)"))
+    nbformat.write(notebook, folder / "ben.ipynb")
+    with zipfile.ZipFile(folder / "cy.zip", "w") as archive:
+        for module in MODULES:
+            archive.write(AUTHORS / "helpers" / f"{module}.py", f"cy/{module}.py")
+    single = "\n\n".join((AUTHORS / "vectorised" / f"{m}.py").read_text() for m in MODULES)
+    (folder / "di.py").write_text(single.replace("from exercises.attention import multi_head_attention", ""))
+    (folder / "ed.zip").write_bytes(b"not a zip")
+    return folder
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["similarity", *args], catch_exceptions=False)
+
+
+def test_the_notebook_copy_of_a_folder_submission_is_the_top_pair(klass, tmp_path):
+    out_json, out_html = tmp_path / "out" / "s.json", tmp_path / "out" / "s.html"
+    result = run(str(klass), "--json", str(out_json), "--report", str(out_html), "--no-cache")
+    assert result.exit_code == 0, result.output
+    data = json.loads(out_json.read_text())
+    assert data["threshold"] == 0.5
+    assert data["students"] == 4
+    assert set(data["skipped"]) == {"ed"} and "zip" in data["skipped"]["ed"]
+    top = data["pairs"][0]
+    assert (top["a"], top["b"]) == ("ann", "ben") and top["score"] >= 0.5
+    scores = [p["score"] for p in data["pairs"]]
+    assert scores == sorted(scores, reverse=True)
+    assert set(top["functions"]) <= set(qualnames())
+    assert top["functions"]["attention.split_heads"] >= 0.5
+    others = [p for p in data["pairs"] if {p["a"], p["b"]} != {"ann", "ben"}]
+    assert all(p["score"] < 0.5 for p in others)  # independent authors
+    html = out_html.read_text()
+    assert "ann &harr; ben" in html and 'class="match"' in html
+    assert "attention.split_heads" in html
+
+
+def test_student_code_is_escaped_in_the_html(tmp_path):
+    evil = (AUTHORS / "loops" / "masks.py").read_text().replace(
+        '"lengths must be positive"', '"</pre><script>alert(1)</script>"')
+    for student in ("a", "b"):
+        (tmp_path / student).mkdir()
+        (tmp_path / student / "masks.py").write_text(evil)
+    report = tmp_path / "s.html"
+    assert run(str(tmp_path), "--report", str(report), "--no-cache").exit_code == 0
+    html = report.read_text()
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)" in html
+
+
+def test_roster_names_the_students(klass, tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student,submission\nAnn Smith,ann\nBen Jones,ben.ipynb\n")
+    out_json = tmp_path / "s.json"
+    assert run(str(klass), "--roster", str(roster), "--json", str(out_json), "--no-cache").exit_code == 0
+    top = json.loads(out_json.read_text())["pairs"][0]
+    assert (top["a"], top["b"]) == ("Ann Smith", "Ben Jones")
+
+
+def test_a_bad_roster_is_one_line_and_exit_2(klass, tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("name,file\nann,ann\n")
+    result = CliRunner().invoke(main, ["similarity", str(klass), "--roster", str(roster)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0 and f"{roster}:1:" in result.stderr
+
+
+def test_missing_or_empty_folder_exits_3(tmp_path):
+    runner = CliRunner()
+    missing = runner.invoke(main, ["similarity", str(tmp_path / "nope")])
+    assert missing.exit_code == 3 and missing.stderr.startswith("error: ")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(main, ["similarity", str(empty)])
+    assert result.exit_code == 3 and "no submissions" in result.stderr
+
+
+def test_the_cache_serves_unchanged_submissions_and_survives_damage(klass, tmp_path):
+    from autograder.batch import discover
+    from autograder.similarity.run import run_similarity
+
+    cache = tmp_path / "cache.sqlite"
+    first = run_similarity(discover(klass), cache_path=cache, jobs=1)
+    assert first.cached == 0
+    second = run_similarity(discover(klass), cache_path=cache, jobs=1)
+    assert second.cached == 4
+    assert (second.comparison.score == first.comparison.score).all()
+    (klass / "ann" / "masks.py").write_text((klass / "ann" / "masks.py").read_text() + "\n# edited\n")
+    third = run_similarity(discover(klass), cache_path=cache, jobs=1)
+    assert third.cached == 3  # the edited submission has a new hash
+    cache.write_bytes(b"garbage, not sqlite")
+    damaged = run(str(klass), "--cache", str(cache))
+    assert damaged.exit_code == 0 and "cache not used" in damaged.output
+
+
+def test_help_explains_the_command():
+    result = run("--help")
+    assert result.exit_code == 0
+    for word in ("--threshold", "--report", "--json", "--roster", "Exit codes", "starter code"):
+        assert word in result.output
