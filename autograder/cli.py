@@ -15,8 +15,13 @@ import click
 from autograder.config import load_config
 from autograder.guard import GuardedGroup
 from autograder.intake import SubmissionError
-from autograder.outputs import (EXIT_ENVIRONMENT, EXIT_SUBMISSION, EXIT_USAGE, prepare_dir,
-                                prepare_file)
+from autograder.outputs import (
+    EXIT_ENVIRONMENT,
+    EXIT_SUBMISSION,
+    EXIT_USAGE,
+    prepare_dir,
+    prepare_file,
+)
 from autograder.yamlsource import YamlError
 
 CHECKS_DIR = Path(__file__).resolve().parent.parent / "exercises" / "checks"
@@ -140,7 +145,13 @@ def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | N
     stopped. A submission that cannot be graded is recorded with its error; the batch goes on.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from autograder import batch as batching
     from autograder import exports
@@ -226,23 +237,89 @@ def _error_cell(error: str | None) -> str:
     return lines[0] + (f" (+{extra} lines: the gradebook's error column)" if extra else "")
 
 
-def _not_available(name: str, issue: str):
-    @main.command(name=name, help=f"Not available yet ({issue}).",
-                  context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def command(args: tuple[str, ...]) -> None:
-        click.echo(f"autograder {name}: not available yet ({issue})", err=True)
+@main.command(name="release")
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--banks", "banks_dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
+              help="quiz banks to filter (default: the project's quizzes/banks)")
+def release(out: Path, banks_dir: Path | None) -> None:
+    """Write the student bundle into OUT: stubs, public checks, lab notebooks, the checks'
+    pytest plugin, practice quizzes and a README.
+
+    \b
+    Never included: reference/ (solutions, known mistakes), autograder/suites/ (hidden
+    suites), grading.yaml, graded quiz questions and their keys.
+    OUT must be new, empty, or an earlier bundle (it is then replaced).
+    Students run `cd OUT && python -m pytest`.
+    """
+    from autograder.release import ReleaseError, build_release
+    from quizzes.loader import BankError
+
+    try:
+        manifest = build_release(out, banks_dir=banks_dir)
+    except (ReleaseError, BankError) as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+    click.echo(f"wrote {len(manifest['files'])} files to {out} "
+               f"({manifest['graded_questions_removed']} graded quiz questions left out)")
 
-    return command
+
+@main.command(name="gradescope")
+@click.argument("out_zip", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--torch-version", help="torch release setup.sh installs (default: this machine's, e.g. 2.13.0)")
+@click.option("--timeout", "timeout_s", type=int,
+              help="seconds one grading run may take on Gradescope (default: grading.yaml's "
+                   "limits.submission_timeout_s plus a margin for start-up)")
+def gradescope(out_zip: Path, torch_version: str | None, timeout_s: int | None) -> None:
+    """Write the Gradescope autograder bundle OUT_ZIP (upload it as the assignment's autograder).
+
+    \b
+    The bundle holds setup.sh, run_autograder, requirements.txt and the course (grader,
+    hidden suites, reference, exercises, grading.yaml): keep it private. Students upload a
+    notebook, a .zip or their .py files; run_autograder grades them with `autograder grade`
+    in the sandbox and always writes results.json (score 0 with the reason when it cannot grade).
+    Try it locally: unzip into ROOT/source, put a submission in ROOT/submission, then
+    AUTOGRADER_ROOT=ROOT AUTOGRADER_PYTHON=python3 bash ROOT/source/run_autograder.
+    """
+    from autograder.gradescope import BundleError, build_bundle
+
+    try:
+        info = build_bundle(out_zip, torch_version=torch_version, timeout_s=timeout_s)
+    except (BundleError, YamlError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"wrote {info.path} ({info.members} files; setup.sh installs torch=={info.torch_version} CPU)")
 
 
-from autograder.release import release_command  # noqa: E402
-main.add_command(release_command)
-from autograder.gradescope import gradescope_command  # noqa: E402
-main.add_command(gradescope_command)
-from autograder.otter_export import export_otter_command  # noqa: E402
-main.add_command(export_otter_command)
+@main.command(name="export-otter")
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--lab", "labs", multiple=True, metavar="KEY",
+              help="export only this lab, a key of exercises/labs.yaml's otter: list such as "
+                   "lab_2_3_1 (repeatable; default: every lab)")
+@click.option("--solutions", is_flag=True,
+              help="also write solutions/<lab>.ipynb with the reference pasted in (instructors only)")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="grading.yaml whose points the tests carry (default: the project's)")
+def export_otter(out: Path, labs: tuple[str, ...], solutions: bool, config_path: Path | None) -> None:
+    """Export the labs as otter-grader assignments into OUT (one folder per lab).
+
+    \b
+    OUT/<lab>/student/      hand this out: the notebook, tests/ and nlpt_checks/
+    OUT/<lab>/autograder.zip   otter run -a OUT/<lab>/autograder.zip <student notebook>
+    OUT/<lab>/autograder/   cd there, then `otter generate -t tests nlpt_checks` for Gradescope
+    Each function scores its grading.yaml points when all its public checks pass. Otter runs
+    the tests inside the student's kernel: use `autograder grade` for grades that must resist
+    tampering.
+    """
+    from autograder import otter_export
+
+    try:
+        folders = otter_export.export_otter(out, list(labs) or None, solutions=solutions,
+                                            config_path=config_path)
+    except (otter_export.ExportError, YamlError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    for folder in folders:
+        click.echo(f"wrote {folder}")
 
 
 from autograder.similarity.command import similarity_command  # noqa: E402
