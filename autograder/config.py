@@ -4,26 +4,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from autograder.contract import contract
 from autograder.yamlsource import YamlError, format_validation_error, load_with_lines
 
-# The exercise contract's functions, module by module (EXERCISES.md).
-CONTRACT: dict[str, tuple[str, ...]] = {
-    "attention": ("scaled_dot_product_attention", "split_heads", "merge_heads", "multi_head_attention"),
-    "masks": ("causal_mask", "padding_mask", "causal_padding_mask", "sliding_window_mask", "additive_mask"),
-    "positional": ("sinusoidal_encoding", "rope_inv_freq", "apply_rope", "alibi_slopes", "alibi_bias"),
-    "bpe": (
-        "pretokenize", "get_pair_counts", "merge_pair", "train_bpe", "apply_merges", "encode",
-        "train_byte_bpe", "encode_bytes", "decode_bytes",
-    ),
-    "decoding": (
-        "apply_temperature", "top_k_filter", "top_p_filter", "apply_repetition_penalty",
-        "greedy_decode", "sample", "beam_search",
-    ),
-    "transformer": ("layer_norm", "gelu", "feed_forward", "encoder_block", "pool_hidden_states"),
-}
-MODULES = tuple(CONTRACT)
+_CONTRACT = contract()  # the modules and functions the stubs define; modules: keys must be among them
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "grading.yaml"
 
 
@@ -98,16 +91,16 @@ class GradingConfig(Strict):
     hidden_visibility: Visibility = Field(
         "after_published", description="Gradescope visibility of hidden-suite results"
     )
-    modules: dict[Literal[MODULES], ModuleConfig]  # type: ignore[valid-type]
+    modules: dict[Literal[tuple(_CONTRACT)], ModuleConfig]  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _known_functions(self) -> "GradingConfig":
         for module, settings in self.modules.items():
-            unknown = sorted(set(settings.functions) - set(CONTRACT[module]))
+            unknown = sorted(set(settings.functions) - set(_CONTRACT[module]))
             if unknown:
                 raise ValueError(
                     f"modules.{module}.functions: {', '.join(unknown)} not in the contract; "
-                    f"expected some of {', '.join(CONTRACT[module])}"
+                    f"expected some of {', '.join(_CONTRACT[module])}"
                 )
         return self
 

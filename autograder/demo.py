@@ -12,7 +12,7 @@ import ast
 import re
 from pathlib import Path
 
-from autograder.impl import MODULES
+from autograder.contract import exercise_modules
 from reference.mistakes import MISTAKES
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
@@ -60,7 +60,7 @@ def _mistake_body(module: str) -> str:
 def write_reference_submission(folder: Path) -> Path:
     """The six reference modules as a submission folder."""
     folder.mkdir(parents=True, exist_ok=True)
-    for module in MODULES:
+    for module in exercise_modules():
         (folder / f"{module}.py").write_text(student_source(module), encoding="utf-8")
     return folder
 

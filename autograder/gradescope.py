@@ -139,35 +139,3 @@ def build_bundle(
         for relative in files:
             _add(archive, f"course/{relative.as_posix()}", (project_root / relative).read_bytes())
     return BundleInfo(out_zip, len(files) + 4, torch_version)
-
-
-# --- command line ----------------------------------------------------------------------------
-
-import click  # noqa: E402 - the CLI part of this module only
-
-
-@click.command(name="gradescope")
-@click.argument("out_zip", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--torch-version", help="torch release setup.sh installs (default: this machine's, e.g. 2.13.0)")
-@click.option("--timeout", "timeout_s", type=int,
-              help="seconds one grading run may take on Gradescope (default: grading.yaml's "
-                   f"limits.submission_timeout_s + {GRADING_MARGIN_S})")
-def gradescope_command(out_zip: Path, torch_version: str | None, timeout_s: int | None) -> None:
-    """Write the Gradescope autograder bundle OUT_ZIP (upload it as the assignment's autograder).
-
-    \b
-    The bundle holds setup.sh, run_autograder, requirements.txt and the course (grader,
-    hidden suites, reference, exercises, grading.yaml): keep it private. Students upload a
-    notebook, a .zip or their .py files; run_autograder grades them with `autograder grade`
-    in the sandbox and always writes results.json (score 0 with the reason when it cannot grade).
-    Try it locally: unzip into ROOT/source, put a submission in ROOT/submission, then
-    AUTOGRADER_ROOT=ROOT AUTOGRADER_PYTHON=python3 bash ROOT/source/run_autograder.
-    """
-    from autograder.yamlsource import YamlError
-
-    try:
-        info = build_bundle(out_zip, torch_version=torch_version, timeout_s=timeout_s)
-    except (BundleError, YamlError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
-    click.echo(f"wrote {info.path} ({info.members} files; setup.sh installs torch=={info.torch_version} CPU)")

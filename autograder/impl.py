@@ -1,6 +1,7 @@
 """Implementations under test, reached through one adapter (the `impl` fixture).
 
-An implementation is a set of six modules with the contract's function names. Tests call
+An implementation is the set of exercise modules with the contract's function names (the
+modules and functions the stubs define: ``autograder.contract``). Tests call
 ``impl.attention.scaled_dot_product_attention(q, k, v)`` and never import student code.
 
 Specs accepted by ``--impl``:
@@ -21,7 +22,8 @@ from typing import Any, Callable
 
 import pytest
 
-MODULES = ("attention", "masks", "positional", "bpe", "decoding", "transformer")
+from autograder.contract import exercise_modules
+
 NOT_IMPLEMENTED = "not implemented yet"
 
 
@@ -76,7 +78,7 @@ class ModuleView:
 
 
 class Implementation:
-    """Six modules under one name: ``impl.masks.causal_mask(4)``."""
+    """The exercise modules under one name: ``impl.masks.causal_mask(4)``."""
 
     def __init__(self, spec: str, modules: dict[str, ModuleView]):
         self.spec = spec
@@ -88,7 +90,7 @@ class Implementation:
         try:
             return self._modules[module]
         except KeyError:
-            raise AttributeError(f"no module {module!r}; expected one of {MODULES}") from None
+            raise AttributeError(f"no module {module!r}; expected one of {tuple(self._modules)}") from None
 
     def __repr__(self) -> str:
         return f"<Implementation {self.spec}>"
@@ -96,13 +98,14 @@ class Implementation:
 
 def _package_modules(package: str) -> dict[str, Callable[[], ModuleType]]:
     """Importers, not modules: one broken module must not stop the checks of the others."""
-    return {name: (lambda name=name: importlib.import_module(f"{package}.{name}")) for name in MODULES}
+    return {name: (lambda name=name: importlib.import_module(f"{package}.{name}")) for name in exercise_modules()}
 
 
 def _folder_modules(folder: Path) -> dict[str, ModuleType]:
     """Load `<folder>/<module>.py` under private names (never shadows `exercises`)."""
     modules = {}
-    for name in MODULES:
+    names = exercise_modules()
+    for name in names:
         path = folder / f"{name}.py"
         if not path.is_file():
             continue
@@ -112,7 +115,7 @@ def _folder_modules(folder: Path) -> dict[str, ModuleType]:
         spec.loader.exec_module(module)
         modules[name] = module
     if not modules:
-        raise ImplementationError(f"--impl path:{folder}: no {', '.join(MODULES)} .py files there")
+        raise ImplementationError(f"--impl path:{folder}: no {', '.join(names)} .py files there")
     return modules
 
 

@@ -22,39 +22,20 @@ import ast
 import json
 import re
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 import nbformat
 
 from autograder import __version__
+from autograder.contract import public_functions
+from autograder.course import OtterAssignment, load_course
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-CHECK_SUPPORT = ("checking.py", "tinylm.py", "impl.py")  # what the public checks import
+CHECK_SUPPORT = ("checking.py", "tinylm.py", "impl.py", "contract.py")  # what the public checks import
 FIXED_DATE = (2024, 1, 1, 0, 0, 0)
 SUPPORT_PACKAGE = "nlpt_checks"
-
-
-@dataclass(frozen=True)
-class Lab:
-    """One otter assignment: graded modules, plus modules it builds on (not graded here)."""
-
-    key: str
-    title: str
-    modules: tuple[str, ...]
-    builds_on: tuple[str, ...] = ()
-
-
-LABS = (
-    Lab("lab_2_3_1", "Lab 2.3.1: attention and masks", ("attention", "masks")),
-    Lab("lab_2_3_2", "Labs 2.3.2 and 2.3.5: the encoder block and pooling", ("transformer",),
-        builds_on=("attention",)),
-    Lab("lab_2_3_3", "Lab 2.3.3: positional encodings", ("positional",)),
-    Lab("lab_2_3_4", "Lab 2.3.4: byte-pair encoding", ("bpe",)),
-    Lab("lab_2_3_6", "Lab 2.3.6: decoding", ("decoding",)),
-)
 
 
 class ExportError(ValueError):
@@ -67,11 +48,16 @@ def _render(template: str, **values: object) -> str:
     return env.get_template(template).render(grader_version=__version__, **values)
 
 
-def lab_by_key(key: str) -> Lab:
-    for lab in LABS:
-        if lab.key == key:
-            return lab
-    raise ExportError(f"unknown lab {key!r}; known labs: {', '.join(lab.key for lab in LABS)}")
+def lab_keys() -> list[str]:
+    """The assignments of exercises/labs.yaml (``otter:``), in file order."""
+    return [lab.key for lab in load_course().otter]
+
+
+def lab_by_key(key: str) -> OtterAssignment:
+    lab = load_course().otter_assignment(key)
+    if lab is None:
+        raise ExportError(f"unknown lab {key!r}; known labs: {', '.join(lab_keys())}")
+    return lab
 
 
 # --- notebooks ---------------------------------------------------------------------------------
@@ -114,13 +100,13 @@ def _source_cells(source: str, module: str, *, private_prefix: bool) -> tuple[st
     return docstring, (["\n".join(imports)] if imports else []) + cells
 
 
-def lab_notebook(lab: Lab, source_dir: Path | None = None, *, solution: bool = False) -> nbformat.NotebookNode:
+def lab_notebook(lab: OtterAssignment, source_dir: Path | None = None, *, solution: bool = False) -> nbformat.NotebookNode:
     """The lab's notebook: the stubs of `exercises/` (or, for a solution, `reference/`)."""
     source_dir = source_dir or PROJECT_ROOT / ("reference" if solution else "exercises")
     cells = [nbformat.v4.new_markdown_cell(
         f"# {lab.title}\n\nImplement every function below where it says `raise NotImplementedError`. "
         "Check a function with `grader.check(\"<function name>\")`, e.g. "
-        f"`grader.check(\"{_first_function(lab.modules[0])}\")`: it runs the course's public checks "
+        f"`grader.check(\"{public_functions(lab.modules[0])[0]}\")`: it runs the course's public checks "
         "on your definitions. Keep demos and experiments in cells of their own."),
         nbformat.v4.new_code_cell("import otter\n\ngrader = otter.Notebook(tests_dir=\"tests\")"),
     ]
@@ -143,15 +129,10 @@ def lab_notebook(lab: Lab, source_dir: Path | None = None, *, solution: bool = F
     return notebook
 
 
-def _first_function(module: str) -> str:
-    tree = ast.parse((PROJECT_ROOT / "exercises" / f"{module}.py").read_text(encoding="utf-8"))
-    return next(n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_"))
-
-
 # --- tests and the support package -----------------------------------------------------------
 
 
-def lab_points(lab: Lab, config_path: Path | None = None) -> dict[str, float]:
+def lab_points(lab: OtterAssignment, config_path: Path | None = None) -> dict[str, float]:
     """qualname -> points, from grading.yaml, for the lab's graded modules."""
     from autograder.config import load_config
 
@@ -164,7 +145,7 @@ def lab_points(lab: Lab, config_path: Path | None = None) -> dict[str, float]:
     return points
 
 
-def otter_test_files(lab: Lab, config_path: Path | None = None) -> dict[str, str]:
+def otter_test_files(lab: OtterAssignment, config_path: Path | None = None) -> dict[str, str]:
     """File name -> otter exception-based test, one per graded function."""
     files = {}
     for qualname, points in lab_points(lab, config_path).items():
@@ -173,10 +154,10 @@ def otter_test_files(lab: Lab, config_path: Path | None = None) -> dict[str, str
     return files
 
 
-def support_files(lab: Lab) -> dict[str, str]:
+def support_files(lab: OtterAssignment) -> dict[str, str]:
     """`nlpt_checks/...` -> text: the public checks of the lab and what they import."""
     def rewrite(text: str) -> str:
-        return re.sub(r"\bautograder\.(checking|tinylm|impl)\b", rf"{SUPPORT_PACKAGE}.\1", text)
+        return re.sub(r"\bautograder\.(checking|tinylm|impl|contract)\b", rf"{SUPPORT_PACKAGE}.\1", text)
 
     files = {f"{SUPPORT_PACKAGE}/__init__.py": '"""Public checks for the otter export (generated)."""\n',
              f"{SUPPORT_PACKAGE}/checks/__init__.py": ""}
@@ -205,7 +186,7 @@ def _write(folder: Path, files: dict[str, str]) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def export_lab(lab: Lab, out: Path, *, solutions: bool = False, config_path: Path | None = None) -> Path:
+def export_lab(lab: OtterAssignment, out: Path, *, solutions: bool = False, config_path: Path | None = None) -> Path:
     """Write OUT/<lab>/ (see the module docstring) and return that folder."""
     folder = out / lab.key
     tests = {f"tests/{name}": text for name, text in otter_test_files(lab, config_path).items()}
@@ -233,40 +214,5 @@ def export_lab(lab: Lab, out: Path, *, solutions: bool = False, config_path: Pat
 def export_otter(out: Path, labs: list[str] | None = None, *, solutions: bool = False,
                  config_path: Path | None = None) -> list[Path]:
     """Export the chosen labs (default: all) into OUT; returns the lab folders."""
-    chosen = [lab_by_key(k) for k in labs] if labs else list(LABS)
+    chosen = [lab_by_key(k) for k in labs] if labs else list(load_course().otter)
     return [export_lab(lab, out, solutions=solutions, config_path=config_path) for lab in chosen]
-
-
-# --- command line ----------------------------------------------------------------------------
-
-import click  # noqa: E402 - the CLI part of this module only
-
-
-@click.command(name="export-otter")
-@click.argument("out", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--lab", "labs", multiple=True, type=click.Choice([lab.key for lab in LABS]),
-              help="export only this lab (repeatable; default: every lab)")
-@click.option("--solutions", is_flag=True,
-              help="also write solutions/<lab>.ipynb with the reference pasted in (instructors only)")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="grading.yaml whose points the tests carry (default: the project's)")
-def export_otter_command(out: Path, labs: tuple[str, ...], solutions: bool, config_path: Path | None) -> None:
-    """Export the labs as otter-grader assignments into OUT (one folder per lab).
-
-    \b
-    OUT/<lab>/student/      hand this out: the notebook, tests/ and nlpt_checks/
-    OUT/<lab>/autograder.zip   otter run -a OUT/<lab>/autograder.zip <student notebook>
-    OUT/<lab>/autograder/   cd there, then `otter generate -t tests nlpt_checks` for Gradescope
-    Each function scores its grading.yaml points when all its public checks pass. Otter runs
-    the tests inside the student's kernel: use `autograder grade` for grades that must resist
-    tampering.
-    """
-    from autograder.yamlsource import YamlError
-
-    try:
-        folders = export_otter(out, list(labs) or None, solutions=solutions, config_path=config_path)
-    except (ExportError, YamlError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
-    for folder in folders:
-        click.echo(f"wrote {folder}")

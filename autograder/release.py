@@ -27,13 +27,12 @@ import ast
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
-import click
 import yaml
 
 from autograder import notebooks
+from autograder.course import load_course
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "nlp_selfcheck"  # the bundle's name for the shipped autograder modules
@@ -323,7 +322,8 @@ def build_release(out: Path | str, *, root: Path = ROOT, banks_dir: Path | None 
         files[f"exercises/{path.name}"] = path.read_text(encoding="utf-8")
     for path in sorted((exercises_dir / "checks").glob("*.py")):
         files[f"exercises/checks/{path.name}"] = rewrite_imports(path.read_text(encoding="utf-8"))
-    for lab in notebooks.LABS:
+    labs = load_course().labs
+    for lab in labs:
         files[f"exercises/notebooks/{lab.filename}"] = notebooks.render(lab)
     labcheck = (exercises_dir / "notebooks" / "labcheck.py").read_text(encoding="utf-8")
     files["exercises/notebooks/labcheck.py"] = rewrite_imports(labcheck)
@@ -347,7 +347,7 @@ def build_release(out: Path | str, *, root: Path = ROOT, banks_dir: Path | None 
     files["pytest.ini"] = PYTEST_INI
     files["conftest.py"] = CONFTEST
     files["requirements.txt"] = REQUIREMENTS
-    files["README.md"] = student_readme([lab.filename for lab in notebooks.LABS],
+    files["README.md"] = student_readme([lab.filename for lab in labs],
                                         [Path(n).stem for n in sorted(banks)])
     for rel, text in files.items():
         target = out / rel
@@ -361,31 +361,3 @@ def build_release(out: Path | str, *, root: Path = ROOT, banks_dir: Path | None 
     }
     (out / MARKER).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest
-
-
-# --- command line ---------------------------------------------------------------------------
-
-
-@click.command(name="release")
-@click.argument("out", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--banks", "banks_dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
-              help="quiz banks to filter (default: the project's quizzes/banks)")
-def release_command(out: Path, banks_dir: Path | None) -> None:
-    """Write the student bundle into OUT: stubs, public checks, lab notebooks, the checks'
-    pytest plugin, practice quizzes and a README.
-
-    \b
-    Never included: reference/ (solutions, known mistakes), autograder/suites/ (hidden
-    suites), grading.yaml, graded quiz questions and their keys.
-    OUT must be new, empty, or an earlier bundle (it is then replaced).
-    Students run `cd OUT && python -m pytest`.
-    """
-    from quizzes.loader import BankError
-
-    try:
-        manifest = build_release(out, banks_dir=banks_dir)
-    except (ReleaseError, BankError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    click.echo(f"wrote {len(manifest['files'])} files to {out} "
-               f"({manifest['graded_questions_removed']} graded quiz questions left out)")

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from autograder.collect import CaseResult
-from autograder.config import CONTRACT, GradingConfig
+from autograder.config import GradingConfig
+from autograder.contract import contract
 
 
 @dataclass
@@ -48,7 +49,7 @@ def score_cases(cases: list[CaseResult], config: GradingConfig) -> list[Function
     for case in cases:
         by_function.setdefault(case.qualname, []).append(case)
     scores = []
-    for module, functions in CONTRACT.items():
+    for module, functions in contract().items():
         for function in functions:
             qualname = f"{module}.{function}"
             points = config.points(qualname)

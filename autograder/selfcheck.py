@@ -24,7 +24,8 @@ from typing import Any, Mapping
 
 import pytest
 
-from .impl import MODULES, NOT_IMPLEMENTED, Implementation, ModuleView
+from .contract import exercise_modules
+from .impl import NOT_IMPLEMENTED, Implementation, ModuleView
 from .plugin import IMPL_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,9 +52,9 @@ class NamespaceSource:
 
 
 def namespace_implementation(namespace: Mapping[str, Any]) -> Implementation:
-    """An Implementation whose six modules are all the same namespace."""
+    """An Implementation whose exercise modules are all the same namespace."""
     source = NamespaceSource(namespace)
-    return Implementation("notebook", {name: ModuleView(name, source) for name in MODULES})
+    return Implementation("notebook", {name: ModuleView(name, source) for name in exercise_modules()})
 
 
 @dataclass
@@ -144,8 +145,9 @@ class _SelectAndRecord:
 def run_checks(qualname: str, namespace: Mapping[str, Any]) -> CheckSummary:
     """Run `qualname`'s public checks against the functions in `namespace`; print nothing."""
     module, _, function = qualname.partition(".")
-    if module not in MODULES or not function:
-        raise ValueError(f"qualname must be '<module>.<function>' with module in {MODULES}, got {qualname!r}")
+    modules = exercise_modules()
+    if module not in modules or not function:
+        raise ValueError(f"qualname must be '<module>.<function>' with module in {modules}, got {qualname!r}")
     recorder = _SelectAndRecord(qualname, namespace_implementation(namespace))
     args = [
         str(CHECKS_DIR / f"test_{module}.py"), "--rootdir", str(ROOT), "-q", "--no-header",

@@ -18,7 +18,12 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.demo import MODULES, notebook_source, write_mistake_submission, write_reference_submission
+from autograder.contract import exercise_modules
+from autograder.demo import (
+    notebook_source,
+    write_mistake_submission,
+    write_reference_submission,
+)
 
 OUT = Path(__file__).resolve().parent / "submissions"
 
@@ -40,7 +45,7 @@ HOSTILE = {
 def notebook_with_mistake(path: Path) -> None:
     notebook = nbformat.v4.new_notebook()
     notebook.cells.append(nbformat.v4.new_markdown_cell("# Lab 2.3 submission (Carol)"))
-    for module in MODULES:
+    for module in exercise_modules():
         notebook.cells.append(nbformat.v4.new_markdown_cell(f"## {module}"))
         notebook.cells.append(nbformat.v4.new_code_cell(notebook_source(module)))
     notebook.cells.append(nbformat.v4.new_markdown_cell("I rewrote the causal mask:"))

@@ -10,14 +10,18 @@ import json
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from autograder.config import load_config
-from autograder.demo import (MODULES, notebook_source, student_source, write_mistake_submission,
-                             write_reference_submission)
+from autograder.contract import exercise_modules
+from autograder.demo import (
+    notebook_source,
+    student_source,
+    write_mistake_submission,
+    write_reference_submission,
+)
 from autograder.grading import grade_submission, worker_from_config
 from reference.mistakes import MISTAKES
 
@@ -52,7 +56,7 @@ def test_reference_folder_scores_full_marks(tmp_path, worker, seed):
 def test_reference_zip_scores_full_marks(tmp_path, worker, seed):
     archive = tmp_path / "bob.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        for module in MODULES:
+        for module in exercise_modules():
             zf.writestr(f"bob/{module}.py", student_source(module))
     assert_full_marks(grade_submission(archive, CONFIG, seed=seed, worker=worker))
 
@@ -60,7 +64,7 @@ def test_reference_zip_scores_full_marks(tmp_path, worker, seed):
 def test_reference_notebook_scores_full_marks(tmp_path, worker, seed):
     notebook = nbformat.v4.new_notebook()
     notebook.cells.append(nbformat.v4.new_markdown_cell("# Lab submission"))
-    for module in MODULES:
+    for module in exercise_modules():
         notebook.cells.append(nbformat.v4.new_code_cell(notebook_source(module)))
         # demo code after the definitions never runs
         notebook.cells.append(nbformat.v4.new_code_cell("%timeit 1\nprint(undefined_name)\nwhile True: pass"))

@@ -20,12 +20,15 @@ import nbformat
 import pytest
 
 from autograder import notebooks
+from autograder.contract import exercise_modules
+from autograder.course import load_course
 from autograder.selfcheck import run_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = ROOT / "exercises" / "notebooks"
 REFERENCE_DIR = ROOT / "reference"
-LABS = {lab.number: lab for lab in notebooks.LABS}
+COURSE = load_course()
+LABS = {lab.number: lab for lab in COURSE.labs}
 CHECK_CALL = re.compile(r'^check\("(\w+\.\w+)", globals\(\)\)$')
 
 
@@ -59,10 +62,10 @@ def test_committed_notebook_equals_generator_output(number):
 def test_check_flag_reports_stale_notebooks(tmp_path, capsys):
     assert notebooks.main(["--out", str(tmp_path)]) == 0
     assert notebooks.main(["--out", str(tmp_path), "--check"]) == 0
-    path = tmp_path / notebooks.LABS[0].filename
+    path = tmp_path / COURSE.labs[0].filename
     path.write_text(path.read_text(encoding="utf-8").replace("Attention", "Atention", 1), encoding="utf-8")
     assert notebooks.main(["--out", str(tmp_path), "--check"]) == 1
-    assert notebooks.LABS[0].filename in capsys.readouterr().err
+    assert COURSE.labs[0].filename in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("number", sorted(LABS))
@@ -78,16 +81,16 @@ def test_notebook_is_valid_and_has_no_outputs(number):
 
 def test_every_function_is_taught_by_exactly_one_lab_named_in_its_module_docstring():
     taught: dict[str, str] = {}
-    for lab in notebooks.LABS:
+    for lab in COURSE.labs:
         for section in lab.sections:
             if section.carried_from:
                 continue
-            for function in notebooks.section_functions(section):
+            for function in COURSE.section_functions(section):
                 qualname = f"{section.module}.{function}"
                 assert qualname not in taught, f"{qualname} in labs {taught[qualname]} and {lab.number}"
                 taught[qualname] = lab.number
     expected = set()
-    for module in ("attention", "masks", "positional", "bpe", "decoding", "transformer"):
+    for module in exercise_modules():
         mod = importlib.import_module(f"exercises.{module}")
         docstring_labs = set(re.findall(r"2\.3\.\d", mod.__doc__))
         for name, fn in inspect.getmembers(mod, inspect.isfunction):
@@ -102,7 +105,7 @@ def test_stub_cells_are_the_exercise_stubs_and_each_has_a_self_check(number):
     lab = LABS[number]
     nb = read(lab)
     stubs, checks = stub_cells(nb), check_cells(nb)
-    assert list(stubs) == notebooks.lab_functions(lab) == list(checks)
+    assert list(stubs) == COURSE.lab_functions(lab) == list(checks)
     for qualname, cell in stubs.items():
         module, function = qualname.split(".")
         fn = getattr(importlib.import_module(f"exercises.{module}"), function)
@@ -159,7 +162,7 @@ def solution_notebook(lab, replace: dict[str, str] | None = None) -> nbformat.No
                 other_support, other_functions, _ = _reference_parts(other, lab_modules)
                 extra.append(other_support + "\n\n" + "\n\n".join(other_functions.values()))
         first = True
-        for function in notebooks.section_functions(section):
+        for function in COURSE.section_functions(section):
             cell = next(c for c in nb.cells if c.id == f"code-{section.module}-{function}")
             cell.source = (support + "\n\n" if first else "") + functions[function]
             first = False
@@ -188,7 +191,7 @@ def test_self_checks_in_process_stub_then_reference(number):
     lab = LABS[number]
     stub_ns = exec_definitions(read(lab))
     solved_ns = exec_definitions(solution_notebook(lab))
-    for qualname in notebooks.lab_functions(lab):
+    for qualname in COURSE.lab_functions(lab):
         assert run_checks(qualname, stub_ns).message == f"{qualname}: not implemented yet"
         message = run_checks(qualname, solved_ns).message
         assert re.fullmatch(rf"{re.escape(qualname)}: \d+ checks passed", message), message
@@ -263,7 +266,7 @@ def test_reference_notebook_grades_full_marks_on_its_functions(number, tmp_path,
     nbformat.write(solution_notebook(lab), path)
     result = grade_submission(path, load_config(), seed=seed, worker=warm_worker)
     scores = {f.qualname: f for f in result.functions}
-    for qualname in notebooks.lab_functions(lab):
+    for qualname in COURSE.lab_functions(lab):
         function = scores[qualname]
         failures = [f"{c.case.case}: {c.case.message}" for c in function.cases if c.case.status != "passed"]
         assert function.points > 0 and function.score == pytest.approx(function.points), failures

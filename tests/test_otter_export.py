@@ -21,7 +21,13 @@ import nbformat
 import pytest
 
 from autograder.config import load_config
-from autograder.otter_export import LABS, export_otter, lab_by_key, lab_notebook, otter_test_files
+from autograder.course import load_course
+from autograder.otter_export import (
+    export_otter,
+    lab_by_key,
+    lab_notebook,
+    otter_test_files,
+)
 from reference.mistakes import MISTAKES
 
 OTTER_TIMEOUT_S = 900
@@ -69,7 +75,7 @@ def run_public_checks(exported, monkeypatch):
 
 
 def test_every_module_is_in_exactly_one_lab():
-    graded = [m for lab in LABS for m in lab.modules]
+    graded = [m for lab in load_course().otter for m in lab.modules]
     assert sorted(graded) == sorted(load_config().modules)
 
 

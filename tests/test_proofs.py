@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import CONTRACT
+from autograder.contract import contract
 from autograder.grading import SUITES_DIR, run_suites
 from autograder.impl import load_implementation
 from reference.mistakes import MISTAKES
@@ -41,6 +41,7 @@ def by_function(cases):
     return grouped
 
 
+CONTRACT = contract()
 ALL_FUNCTIONS = sorted(f"{m}.{f}" for m, fs in CONTRACT.items() for f in fs)
 
 

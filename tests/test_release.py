@@ -20,13 +20,20 @@ import yaml
 from click.testing import CliRunner
 
 from autograder.cli import main as cli
+from autograder.contract import exercise_modules, public_functions
 from autograder.demo import student_source
-from autograder.release import MARKER, ReleaseError, build_release, check_stubs, plugin_modules
+from autograder.release import (
+    MARKER,
+    ReleaseError,
+    build_release,
+    check_stubs,
+    plugin_modules,
+)
 from quizzes.loader import load_banks
 from reference.mistakes import MISTAKES
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("attention", "masks", "positional", "bpe", "decoding", "transformer")
+MODULES = exercise_modules()
 MIXED_BANK, GRADED_ONLY_BANK = "masking", "hardware"
 
 
@@ -190,15 +197,10 @@ def test_pytest_in_the_bundle_reports_every_function_not_implemented_with_its_ow
     assert f"PLUGIN registered: <module 'nlp_selfcheck.plugin' from '{bundle}" in out
     assert "autograder.plugin" not in out and str(ROOT / "autograder") not in out
     listed = re.search(r"not implemented yet: (\d+) functions -*\n((?:  \S+\n)+)", out)
-    expected = sorted(f"{m}.{f}" for m in MODULES for f in _public_functions(m))
+    expected = sorted(f"{m}.{f}" for m in MODULES for f in public_functions(m))
     assert listed and int(listed.group(1)) == len(expected), out[-3000:]
     assert listed.group(2).split() == expected
     assert re.search(r"\b\d+ not implemented in", out) and " passed" not in out and " failed" not in out
-
-
-def _public_functions(module: str) -> list[str]:
-    tree = ast.parse((ROOT / "exercises" / f"{module}.py").read_text(encoding="utf-8"))
-    return [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Callable
 
-MODULES = ("attention", "masks", "positional", "bpe", "decoding", "transformer")
+from autograder.contract import exercise_modules
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ MISTAKES: dict[str, Mistake] = {}
 def mistake(mistake_id: str, *, function: str, hint: str):
     """Register the decorated function as the variant `mistake_id` of `function`."""
     module = mistake_id.split(".", 1)[0]
-    if module not in MODULES:
-        raise ValueError(f"mistake id {mistake_id!r} must start with one of {MODULES}")
+    if module not in exercise_modules():
+        raise ValueError(f"mistake id {mistake_id!r} must start with one of {exercise_modules()}")
 
     def register(fn: Callable) -> Callable:
         if mistake_id in MISTAKES:
