@@ -122,6 +122,9 @@ def grade(submission: Path, results: Path | None, report: Path | None, junit: Pa
               help="write <student>/feedback.html and .md for each student")
 @click.option("--summary", type=click.Path(path_type=Path, dir_okay=False),
               help="write the class summary HTML (histogram, pass rates, common mistakes)")
+@click.option("--similarity", "with_similarity", is_flag=True,
+              help="also look for copied code (as `autograder similarity`): flagged pairs and "
+              "clusters on the terminal and in the --summary")
 @click.option("--roster", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="CSV with columns student,submission mapping file names to student ids")
 @click.option("--jobs", "-j", type=int, help="grading processes (default: one per CPU)")
@@ -136,7 +139,7 @@ def grade(submission: Path, results: Path | None, report: Path | None, junit: Pa
 def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | None,
           results_dir: Path | None, feedback_dir: Path | None, summary: Path | None,
           roster: Path | None, jobs: int | None, group_size: int, cluster: str | None,
-          seed: int | None, config_path: Path | None) -> None:
+          seed: int | None, config_path: Path | None, with_similarity: bool = False) -> None:
     """Grade every submission in FOLDER into a gradebook, several at once.
 
     Each entry of FOLDER (a sub-folder, .py, .ipynb or .zip) is one submission; its name is the
@@ -210,8 +213,13 @@ def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | N
             exports.export_results_json(book, results_dir)
         if feedback_dir:
             exports.export_feedback(book, feedback_dir)
+        similar = None
+        if with_similarity:
+            from autograder.similarity.command import similarity_for_batch
+
+            similar = similarity_for_batch(folder, items, console)
         if summary:
-            exports.class_summary_html(book, summary)
+            exports.class_summary_html(book, summary, similarity=similar)
 
 
 def _print_gradebook(book, console) -> None:

@@ -321,14 +321,15 @@ def class_statistics(gradebook: Gradebook) -> dict[str, Any]:
 
 
 def class_summary_html(gradebook: Gradebook, path: Path | str, *, title: str = "Class summary",
-                       top_mistakes: int = 15) -> dict[str, Any]:
+                       top_mistakes: int = 15, similarity: Any = None) -> dict[str, Any]:
     """Write the HTML class summary (score histogram, mean/median, pass rate per function and
-    per test, the most frequent mistakes, one line per student). Returns the statistics."""
+    per test, the most frequent mistakes, one line per student; with `similarity`, a
+    SimilarityReport, its flagged pairs and clusters). Returns the statistics."""
     stats = class_statistics(gradebook)
     histogram = _histogram_png(stats["percents"]) if stats["percents"] else None
     html = _ENV.get_template("class_summary.html.j2").render(
         title=title, stats=stats, histogram=histogram,
-        mistakes=stats["mistakes"][:top_mistakes], number=number,
+        mistakes=stats["mistakes"][:top_mistakes], number=number, similarity=similarity,
     )
     Path(path).write_text(html, encoding="utf-8")
     return stats

@@ -135,3 +135,20 @@ def test_help_explains_the_command():
     assert result.exit_code == 0
     for word in ("--threshold", "--report", "--json", "--roster", "Exit codes", "starter code"):
         assert word in result.output
+
+
+def test_batch_with_similarity_adds_the_pairs_to_the_class_summary(tmp_path):
+    folder = tmp_path / "class"
+    for student in ("ann", "ben"):
+        (folder / student).mkdir(parents=True)
+    source = (AUTHORS / "loops" / "masks.py").read_text()
+    (folder / "ann" / "masks.py").write_text(source)
+    (folder / "ben" / "masks.py").write_text(source.replace("shift", "offset_").replace("out", "grid"))
+    summary = tmp_path / "summary.html"
+    result = CliRunner().invoke(main, ["batch", str(folder), "--gradebook", str(tmp_path / "g.sqlite"),
+                                       "--summary", str(summary), "--similarity", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert "pairs at or above" in result.output
+    html = summary.read_text()
+    section = html[html.index('id="similarity"'):]
+    assert "<td>ann</td><td>ben</td>" in section and "masks.causal_mask" in section

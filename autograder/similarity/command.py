@@ -75,6 +75,17 @@ def print_pairs(report, console, limit: int = 20) -> None:
             console.print(f"cluster of {len(cluster.students)}: {', '.join(cluster.students)}")
 
 
+def similarity_for_batch(folder: Path, items, console):
+    """`autograder batch --similarity`: the same comparison on the batch's items (the folder's
+    default cache), printed; returns the report for the class summary."""
+    from autograder.similarity.report import build_report
+
+    run = compute(folder, items, cache=folder / CACHE_NAME, jobs=None, console=console)
+    report = build_report(run, DEFAULT_THRESHOLD)
+    print_pairs(report, console)
+    return report
+
+
 @click.command("similarity")
 @click.argument("submissions", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False),
