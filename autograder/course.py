@@ -55,7 +55,7 @@ class Lab(Strict):
     slug: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", description='"attention-from-scratch"')
     title: str
     intro: str = Field(description="Markdown: what the lab teaches")
-    sections: tuple[Section, ...] = Field(min_length=1)
+    sections: tuple[Section, ...]
 
     @property
     def filename(self) -> str:
@@ -74,8 +74,8 @@ class OtterAssignment(Strict):
 class Course(Strict):
     notebook: NotebookText
     modules: dict[str, ModuleText]
-    labs: tuple[Lab, ...] = Field(min_length=1)
-    otter: tuple[OtterAssignment, ...] = Field(min_length=1)
+    labs: tuple[Lab, ...]
+    otter: tuple[OtterAssignment, ...]
     _contract: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
 
     def functions(self, module: str) -> tuple[str, ...]:

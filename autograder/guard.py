@@ -17,10 +17,11 @@ from autograder.outputs import (EXIT_ENVIRONMENT, EXIT_INTERNAL, EXIT_SUBMISSION
 
 def _known(exc: BaseException) -> int | None:
     """The exit code of a failure that has a message meant for the user (None: a bug)."""
+    from autograder.contract import ContractError
     from autograder.intake import SubmissionError
     from autograder.yamlsource import YamlError
 
-    if isinstance(exc, (YamlError, OutputPathError)):
+    if isinstance(exc, (YamlError, ContractError, OutputPathError)):
         return EXIT_USAGE
     if isinstance(exc, SubmissionError):
         return EXIT_SUBMISSION
