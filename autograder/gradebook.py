@@ -1,26 +1,25 @@
-"""The class gradebook: one SQLite file holding every graded submission, its cases and quiz scores.
+"""The class gradebook: every graded submission, its cases, quiz scores and the server's tables.
 
 DESIGN "Gradebook and batch": one transaction per graded submission, keyed by
 (student, submission hash, grader version), so re-running a batch resumes, never grades twice
-and never loses a recorded row, even after `kill -9`.
+and never loses a recorded row, even after `kill -9`. Each row also records what it was
+graded under (:class:`autograder.fingerprint.GradeFingerprint`): a row made under another
+grading.yaml, suite or reference is stale, and recording a fresh grade replaces it.
 
-Durability, in SQLite terms:
+One storage layer (SQLAlchemy Core) over two databases:
 
-- ``journal_mode=WAL``: readers (an export, `quiz score`) never block the batch writer, and a
-  commit is one append to the ``-wal`` file.
-- ``synchronous=FULL``: every commit fsyncs the WAL. ``NORMAL`` already survives ``kill -9``
-  (a committed transaction sits in the OS page cache, which outlives the process), but may
-  drop the last few commits on a power cut or kernel crash. A grade is a record students are
-  owed, and one fsync (milliseconds) per submission is nothing next to the seconds grading
-  takes, so we pay for it.
-- ``BEGIN IMMEDIATE`` takes the write lock before the "already recorded?" check, so check and
-  insert are one atomic step even if a second process writes the same file.
-- ``foreign_keys=ON`` (per connection in SQLite): cases cannot point at a missing submission.
+- a path (default ``grades.sqlite``): SQLite in WAL mode. Readers (an export, the server's
+  pages) never block the writer, and a commit is one append to the ``-wal`` file.
+  ``synchronous=FULL`` fsyncs every commit: ``NORMAL`` survives ``kill -9`` but may drop the
+  last commits on a power cut, and one fsync per grade is nothing next to grading it.
+  Writes start with ``BEGIN IMMEDIATE`` (the write lock before the "already recorded?" check,
+  so check and insert are one atomic step across processes); ``foreign_keys=ON``.
+- ``postgresql://user@host/db``: for several server processes. Each write transaction first
+  takes one advisory lock (``pg_advisory_xact_lock``), the same one-writer-at-a-time
+  semantics as SQLite's write lock, so the same check-then-insert code is correct on both.
 
-Schema versions live in ``schema_version`` (one row per applied migration). Opening a file
-applies the missing migrations of ``MIGRATIONS`` in order, in one transaction; a file written
-by a newer autograder is refused rather than misread. To change the schema, append a
-``(version, sql)`` pair; never edit an applied one.
+Schema versions live in ``schema_version``; opening applies the missing steps of
+``gradebook_schema.MIGRATIONS`` in one transaction; a newer database is refused, not misread.
 
 Worked example::
 
@@ -32,66 +31,38 @@ Worked example::
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from typing_extensions import Self
+
+from autograder import gradebook_schema as schema
+from autograder.gradebook_schema import MIGRATIONS, SCHEMA_VERSION
 
 if TYPE_CHECKING:  # importing grading pulls in torch: keep `import gradebook` light
+    from autograder.fingerprint import GradeFingerprint
     from autograder.grading import GradeResult
 
-BUSY_TIMEOUT_MS = 30_000
-
-# Migration 1 is compatible with the `quiz_scores` table quizzes/cli.py creates on its own:
-# same columns, same primary key, and CREATE ... IF NOT EXISTS keeps its rows.
-MIGRATIONS: list[tuple[int, str]] = [
-    (1, """
-    CREATE TABLE IF NOT EXISTS submissions (
-        id INTEGER PRIMARY KEY,
-        student TEXT NOT NULL,
-        submission_sha256 TEXT NOT NULL,
-        grader_version TEXT NOT NULL,
-        source_path TEXT,
-        score REAL,
-        max_score REAL,
-        status TEXT NOT NULL CHECK (status IN ('graded', 'error')),
-        error TEXT,
-        sandbox TEXT,
-        seed INTEGER,
-        execution_time REAL,
-        notes TEXT NOT NULL DEFAULT '[]',          -- JSON list of GradeResult.notes
-        results_json TEXT NOT NULL,                -- Gradescope results.json, as written
-        graded_at TEXT NOT NULL,                   -- ISO 8601, UTC
-        UNIQUE (student, submission_sha256, grader_version)
-    );
-    CREATE INDEX IF NOT EXISTS submissions_by_student ON submissions (student, graded_at);
-    CREATE TABLE IF NOT EXISTS cases (
-        id INTEGER PRIMARY KEY,
-        submission_id INTEGER NOT NULL REFERENCES submissions (id) ON DELETE CASCADE,
-        name TEXT NOT NULL,                        -- "<module>.<function>: <case>"
-        module TEXT NOT NULL,
-        function TEXT NOT NULL,
-        case_name TEXT NOT NULL,                   -- CaseResult.case
-        weight REAL NOT NULL DEFAULT 1.0,
-        score REAL NOT NULL,
-        max_score REAL NOT NULL,
-        status TEXT NOT NULL,                      -- passed | failed | not implemented | error
-        mistake TEXT,
-        message TEXT NOT NULL DEFAULT '',
-        hint TEXT,
-        heatmap TEXT                               -- JSON {"got", "expected"} or NULL
-    );
-    CREATE INDEX IF NOT EXISTS cases_by_submission ON cases (submission_id);
-    CREATE TABLE IF NOT EXISTS quiz_scores (
-        student TEXT NOT NULL, quiz TEXT NOT NULL, score REAL NOT NULL,
-        max_score REAL NOT NULL, scored_at TEXT NOT NULL, PRIMARY KEY (student, quiz)
-    );
-    """),
+__all__ = [
+    "SCHEMA_VERSION",
+    "CaseRow",
+    "Gradebook",
+    "GradebookError",
+    "QuizRow",
+    "SubmissionRow",
+    "error_results",
+    "now_utc",
 ]
-SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+BUSY_TIMEOUT_MS = 30_000
+PG_WRITE_LOCK = 0x6772616465  # "grade": the advisory lock every PostgreSQL write takes
+S, C, Q = schema.submissions, schema.cases, schema.quiz_scores
 
 
 class GradebookError(RuntimeError):
@@ -117,6 +88,8 @@ class SubmissionRow:
     notes: list[str]
     results_json: dict[str, Any]
     graded_at: str
+    grader_fingerprint: str | None = None  # GradeFingerprint.grader it was graded under
+    config_sha256: str | None = None       # GradeFingerprint.config_sha256
 
     @property
     def percent(self) -> float | None:
@@ -153,20 +126,35 @@ class QuizRow:
     scored_at: str
 
 
+
+
+
+_SUBMISSION_COLUMNS = [S.c.id, S.c.student, S.c.submission_sha256, S.c.grader_version, S.c.source_path,
+                       S.c.score, S.c.max_score, S.c.status, S.c.error, S.c.sandbox, S.c.seed,
+                       S.c.execution_time, S.c.notes, S.c.results_json, S.c.graded_at,
+                       S.c.grader_fingerprint, S.c.config_sha256]
+
+
+def _submission(row: Any) -> SubmissionRow:
+    values = list(row)
+    values[12] = json.loads(values[12])
+    values[13] = json.loads(values[13])
+    return SubmissionRow(*values)
+
+
 def now_utc() -> str:
     """An ISO 8601 UTC timestamp to the second: ``2025-01-31T09:00:00+00:00``."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-_SUBMISSION_COLUMNS = ("id, student, submission_sha256, grader_version, source_path, score, max_score,"
-                       " status, error, sandbox, seed, execution_time, notes, results_json, graded_at")
-
-
-def _submission(row: tuple) -> SubmissionRow:
-    values = list(row)
-    values[12] = json.loads(values[12])
-    values[13] = json.loads(values[13])
-    return SubmissionRow(*values)
+def database_url(location: Path | str) -> str:
+    """A SQLAlchemy URL for a gradebook location: a file path, or a postgresql:// URL."""
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + text.split("://", 1)[1]
+    if text.startswith("postgresql+"):
+        return text
+    return f"sqlite:///{Path(text)}"
 
 
 def error_results(student: str, sha256: str, grader_version: str, error: str) -> dict[str, Any]:
@@ -181,94 +169,102 @@ def error_results(student: str, sha256: str, grader_version: str, error: str) ->
     }
 
 
-class Gradebook:
-    """The class gradebook over one SQLite file (created on first use).
 
-    Several processes may open the same file (each waits up to ``BUSY_TIMEOUT_MS`` for the
-    write lock); the batch design has one writer. One object may be shared by threads: writes
-    are serialised by a lock.
+class Gradebook:
+    """The class gradebook over one SQLite file (created on first use) or one PostgreSQL database.
+
+    Several processes may open the same gradebook (each write waits up to ``BUSY_TIMEOUT_MS``
+    for the write lock); one object may be shared by threads (connections come from a pool).
     """
 
-    def __init__(self, path: Path | str):
-        self.path = Path(path)
-        self._lock = threading.RLock()
-        # isolation_level=None: no implicit transactions, we issue BEGIN IMMEDIATE ourselves.
-        self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
-                                     isolation_level=None, check_same_thread=False)
+    def __init__(self, location: Path | str):
+        url = database_url(location)
+        self.is_postgres = url.startswith("postgresql")
+        self.path: Path | str = sa.make_url(url).render_as_string(hide_password=True) \
+            if self.is_postgres else Path(location)
+        if self.is_postgres:
+            self.engine = sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=16)
+        else:
+            self.engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000,
+                                                              "check_same_thread": False})
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        self._reader = self.engine.execution_options(gradebook_read=True)
         try:
-            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise GradebookError(f"{self.path}: journal_mode is {mode!r}, WAL could not be enabled")
-            self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute("PRAGMA foreign_keys = ON")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
-            raise GradebookError(f"{self.path}: cannot open the gradebook: {exc}") from None
+        except GradebookError:
+            self.engine.dispose()
+            raise
+        except sa.exc.SQLAlchemyError as exc:
+            self.engine.dispose()
+            cause = getattr(exc, "orig", None) or exc
+            raise GradebookError(f"{self.path}: cannot open the gradebook: {cause}".strip()) from None
         except BaseException:
-            self._conn.close()
+            self.engine.dispose()
             raise
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.engine.dispose()
 
-    def __enter__(self) -> Gradebook:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        """A read, under the lock (a thread never reads another thread's open transaction)."""
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
-
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT; ROLLBACK on any exception. All or nothing."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
+    def transaction(self) -> Iterator[sa.Connection]:
+        """One write transaction: all or nothing, one writer at a time (see the module doc)."""
+        with self.engine.begin() as conn:
+            if self.is_postgres:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITE_LOCK})
+            yield conn
+
+    _transaction = transaction
+
+    def query(self, statement: Any, params: dict | None = None) -> list[Any]:
+        """A read in its own short transaction (deferred on SQLite: never blocks a writer)."""
+        with self._reader.connect() as conn:
+            return list(conn.execute(statement, params or {}))
+
+    def insert(self, table: sa.Table) -> Any:
+        """The dialect's INSERT, which has ``on_conflict_do_nothing/do_update`` on both."""
+        if self.is_postgres:
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
 
     def _migrate(self) -> None:
-        with self._transaction() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
-                         " version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+        with self.transaction() as conn:
+            schema.schema_version.create(conn, checkfirst=True)
+            version = schema.schema_version.c.version
+            current = conn.execute(sa.select(sa.func.coalesce(sa.func.max(version), 0))).scalar_one()
             if current > SCHEMA_VERSION:
                 raise GradebookError(
                     f"{self.path}: gradebook schema version {current} is newer than this autograder "
                     f"knows ({SCHEMA_VERSION}); upgrade the autograder")
-            for version, script in MIGRATIONS:
-                if version <= current:
-                    continue
-                # executescript() would COMMIT first: run the statements one by one instead.
-                for statement in _statements(script):
-                    conn.execute(statement)
-                conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                             (version, now_utc()))
+            for number, step in MIGRATIONS:
+                if number > current:
+                    step(conn)
+                    conn.execute(schema.schema_version.insert().values(version=number, applied_at=now_utc()))
 
     @property
     def schema_version(self) -> int:
-        return self._query("SELECT MAX(version) FROM schema_version")[0][0]
+        return self.query(sa.select(sa.func.max(schema.schema_version.c.version)))[0][0]
 
     # -- submissions -----------------------------------------------------------------------
 
+    @staticmethod
+    def _key(student: str, sha256: str, grader_version: str) -> Any:
+        return sa.and_(S.c.student == student, S.c.submission_sha256 == sha256,
+                       S.c.grader_version == grader_version)
+
     def status(self, student: str, sha256: str, grader_version: str) -> str | None:
         """"graded", "error", or None when this (student, submission, grader) has no row."""
-        rows = self._query(
-            "SELECT status FROM submissions WHERE student = ? AND submission_sha256 = ?"
-            " AND grader_version = ?", (student, sha256, grader_version))
+        rows = self.query(sa.select(S.c.status).where(self._key(student, sha256, grader_version)))
         return rows[0][0] if rows else None
 
     def is_graded(self, student: str, sha256: str, grader_version: str) -> bool:
@@ -278,76 +274,97 @@ class Gradebook:
         """
         return self.status(student, sha256, grader_version) == "graded"
 
+    def freshness(self, student: str, sha256: str, grader_version: str,
+                  fingerprint: GradeFingerprint) -> tuple[str, str | None]:
+        """("new", None): grade it; ("fresh", None): already graded under `fingerprint`, skip;
+        ("stale", why): graded under another grading.yaml or grader, regrade it."""
+        rows = self.query(sa.select(S.c.status, S.c.grader_fingerprint, S.c.config_sha256)
+                          .where(self._key(student, sha256, grader_version)))
+        if not rows or rows[0].status != "graded":
+            return "new", None
+        reason = fingerprint.stale_reason(rows[0].grader_fingerprint, rows[0].config_sha256)
+        return ("stale", reason) if reason else ("fresh", None)
+
     def record(self, result: GradeResult, results_json: dict[str, Any] | None = None, *,
-               graded_at: str | None = None) -> bool:
+               graded_at: str | None = None, fingerprint: GradeFingerprint | None = None) -> bool:
         """Store one graded submission and its cases in ONE transaction.
 
         `results_json` is the Gradescope document (``results.gradescope_results(result)`` when
         omitted). Returns False, writing nothing, when (student, digest, grader_version) is
-        already graded; an earlier ``error`` row for the same key is replaced.
+        already graded (and, given `fingerprint`, graded under it). An ``error`` row, or a row
+        graded under another fingerprint, is replaced: one row per submission, never two.
         """
         if results_json is None:
             from autograder.results import gradescope_results
 
             results_json = gradescope_results(result)
-        key = (result.student, result.digest, result.grader_version)
-        values = (str(result.submission), result.score, result.max_score, result.error, result.sandbox, result.seed,
-                  result.execution_time, json.dumps(list(result.notes)), json.dumps(results_json),
-                  graded_at or now_utc())
-        with self._transaction() as conn:
-            existing = conn.execute(
-                "SELECT id, status FROM submissions WHERE student = ? AND submission_sha256 = ?"
-                " AND grader_version = ?", key).fetchone()
-            if existing and existing[1] == "graded":
+        values = {
+            "source_path": str(result.submission), "score": result.score, "max_score": result.max_score,
+            "status": "graded", "error": result.error, "sandbox": result.sandbox, "seed": result.seed,
+            "execution_time": result.execution_time, "notes": json.dumps(list(result.notes)),
+            "results_json": json.dumps(results_json), "graded_at": graded_at or now_utc(),
+            "grader_fingerprint": fingerprint.grader if fingerprint else None,
+            "config_sha256": fingerprint.config_sha256 if fingerprint else None}
+        key = self._key(result.student, result.digest, result.grader_version)
+        with self.transaction() as conn:
+            existing = conn.execute(sa.select(S.c.id, S.c.status, S.c.grader_fingerprint,
+                                              S.c.config_sha256).where(key)).first()
+            if existing and existing.status == "graded" and not (
+                    fingerprint and fingerprint.stale_reason(existing.grader_fingerprint,
+                                                             existing.config_sha256)):
                 return False
             if existing:
-                submission_id = existing[0]
-                conn.execute(
-                    "UPDATE submissions SET source_path = ?, score = ?, max_score = ?,"
-                    " status = 'graded', error = ?, sandbox = ?, seed = ?, execution_time = ?,"
-                    " notes = ?, results_json = ?, graded_at = ? WHERE id = ?",
-                    (*values, submission_id))
-                conn.execute("DELETE FROM cases WHERE submission_id = ?", (submission_id,))
+                submission_id = existing.id
+                conn.execute(S.update().where(S.c.id == submission_id).values(**values))
+                conn.execute(C.delete().where(C.c.submission_id == submission_id))
             else:
-                submission_id = conn.execute(
-                    "INSERT INTO submissions (student, submission_sha256, grader_version, source_path,"
-                    " score, max_score, status, error, sandbox, seed, execution_time, notes,"
-                    " results_json, graded_at) VALUES (?, ?, ?, ?, ?, ?, 'graded', ?, ?, ?, ?, ?, ?, ?)",
-                    (*key, *values)).lastrowid
+                submission_id = conn.execute(S.insert().values(
+                    student=result.student, submission_sha256=result.digest,
+                    grader_version=result.grader_version, **values)).inserted_primary_key[0]
             self._insert_cases(conn, submission_id, result)
         return True
 
-    def _insert_cases(self, conn: sqlite3.Connection, submission_id: int, result: GradeResult) -> None:
+    def _insert_cases(self, conn: sa.Connection, submission_id: int, result: GradeResult) -> None:
         rows = []
         for function in result.functions:
             for scored in function.cases:
                 case = scored.case
-                rows.append((submission_id, scored.name, case.module, case.function, case.case,
-                             case.weight, scored.score, scored.max_score, case.status, case.mistake,
-                             case.message, case.hint,
-                             json.dumps(case.heatmap) if case.heatmap else None))
-        conn.executemany(
-            "INSERT INTO cases (submission_id, name, module, function, case_name, weight, score,"
-            " max_score, status, mistake, message, hint, heatmap)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                rows.append({
+                    "submission_id": submission_id, "name": scored.name, "module": case.module,
+                    "function": case.function, "case_name": case.case, "weight": case.weight,
+                    "score": scored.score, "max_score": scored.max_score, "status": case.status,
+                    "mistake": case.mistake, "message": case.message, "hint": case.hint,
+                    "heatmap": json.dumps(case.heatmap) if case.heatmap else None})
+        if rows:
+            conn.execute(C.insert(), rows)
 
     def record_error(self, student: str, sha256: str, grader_version: str, source_path: str,
-                     error: str, *, graded_at: str | None = None) -> bool:
+                     error: str, *, graded_at: str | None = None,
+                     fingerprint: GradeFingerprint | None = None) -> bool:
         """Store a submission that could not be graded (ONE transaction; no cases).
 
         Returns False, writing nothing, when this key already has a row (graded or error):
         an error never overwrites a grade.
         """
         document = json.dumps(error_results(student, sha256, grader_version, error))
-        with self._transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO submissions (student, submission_sha256, grader_version, source_path,"
-                " score, max_score, status, error, results_json, graded_at)"
-                " VALUES (?, ?, ?, ?, NULL, NULL, 'error', ?, ?, ?)"
-                " ON CONFLICT (student, submission_sha256, grader_version) DO NOTHING",
-                (student, sha256, grader_version, str(source_path), error, document,
-                 graded_at or now_utc()))
-            return cursor.rowcount == 1
+        statement = self.insert(S).values(
+            student=student, submission_sha256=sha256, grader_version=grader_version,
+            source_path=str(source_path), score=None, max_score=None, status="error", error=error,
+            results_json=document, graded_at=graded_at or now_utc(),
+            grader_fingerprint=fingerprint.grader if fingerprint else None,
+            config_sha256=fingerprint.config_sha256 if fingerprint else None,
+        ).on_conflict_do_nothing(index_elements=["student", "submission_sha256", "grader_version"],
+                                  ).returning(S.c.id)
+        with self.transaction() as conn:
+            return conn.execute(statement).first() is not None
+
+    def submission_id(self, student: str, sha256: str, grader_version: str) -> int | None:
+        rows = self.query(sa.select(S.c.id).where(self._key(student, sha256, grader_version)))
+        return rows[0][0] if rows else None
+
+    def row(self, submission_id: int) -> SubmissionRow | None:
+        rows = self.query(sa.select(*_SUBMISSION_COLUMNS).where(S.c.id == submission_id))
+        return _submission(rows[0]) if rows else None
 
     def latest(self, *, include_errors: bool = False) -> list[SubmissionRow]:
         """The newest graded row per student, sorted by student.
@@ -355,9 +372,9 @@ class Gradebook:
         With `include_errors`, a student who has no graded row at all appears with their newest
         error row, so exports list every student who submitted.
         """
-        rows = self._query(
-            f"SELECT {_SUBMISSION_COLUMNS} FROM submissions"
-            " ORDER BY student, status = 'graded' DESC, graded_at DESC, id DESC")
+        errors_last = sa.case((S.c.status == "graded", 0), else_=1)
+        rows = self.query(sa.select(*_SUBMISSION_COLUMNS).order_by(
+            S.c.student, errors_last, S.c.graded_at.desc(), S.c.id.desc()))
         chosen: dict[str, SubmissionRow] = {}
         for row in rows:
             submission = _submission(row)
@@ -369,22 +386,21 @@ class Gradebook:
 
     def history(self, student: str) -> list[SubmissionRow]:
         """Every row of one student, oldest first."""
-        rows = self._query(
-            f"SELECT {_SUBMISSION_COLUMNS} FROM submissions WHERE student = ?"
-            " ORDER BY graded_at, id", (student,))
+        rows = self.query(sa.select(*_SUBMISSION_COLUMNS).where(S.c.student == student)
+                          .order_by(S.c.graded_at, S.c.id))
         return [_submission(r) for r in rows]
 
     def submissions(self) -> list[SubmissionRow]:
         """Every row, oldest first."""
-        rows = self._query(f"SELECT {_SUBMISSION_COLUMNS} FROM submissions ORDER BY graded_at, id")
+        rows = self.query(sa.select(*_SUBMISSION_COLUMNS).order_by(S.c.graded_at, S.c.id))
         return [_submission(r) for r in rows]
 
     def cases(self, submission_id: int) -> list[CaseRow]:
         """The cases of one submission, in grading order."""
-        rows = self._query(
-            "SELECT submission_id, name, module, function, case_name, weight, score, max_score,"
-            " status, mistake, message, hint, heatmap FROM cases WHERE submission_id = ?"
-            " ORDER BY id", (submission_id,))
+        rows = self.query(sa.select(
+            C.c.submission_id, C.c.name, C.c.module, C.c.function, C.c.case_name, C.c.weight,
+            C.c.score, C.c.max_score, C.c.status, C.c.mistake, C.c.message, C.c.hint, C.c.heatmap,
+        ).where(C.c.submission_id == submission_id).order_by(C.c.id))
         return [CaseRow(*r[:12], json.loads(r[12]) if r[12] else None) for r in rows]
 
     def grade_result(self, submission: SubmissionRow) -> GradeResult:
@@ -422,32 +438,59 @@ class Gradebook:
         self.record_quizzes([(student, quiz, score, max_score)], scored_at)
 
     def record_quizzes(self, scores: Iterable[tuple[str, str, float, float]],
-                       scored_at: str | None = None) -> None:
-        """Upsert many (student, quiz, score, max_score) in one transaction."""
+                       scored_at: str | None = None, *, conn: sa.Connection | None = None) -> None:
+        """Upsert many (student, quiz, score, max_score) in one transaction (or in `conn`'s)."""
         stamp = scored_at or now_utc()
-        with self._transaction() as conn:
-            conn.executemany(
-                "INSERT INTO quiz_scores (student, quiz, score, max_score, scored_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (student, quiz) DO UPDATE SET"
-                " score = excluded.score, max_score = excluded.max_score, scored_at = excluded.scored_at",
-                [(s, q, float(sc), float(m), stamp) for s, q, sc, m in scores])
+        rows = [{"student": s, "quiz": q, "score": float(sc), "max_score": float(m), "scored_at": stamp}
+                for s, q, sc, m in scores]
+        if not rows:
+            return
+        statement = self.insert(Q)
+        statement = statement.on_conflict_do_update(
+            index_elements=["student", "quiz"],
+            set_={"score": statement.excluded.score, "max_score": statement.excluded.max_score,
+                  "scored_at": statement.excluded.scored_at})
+        if conn is not None:
+            conn.execute(statement, rows)
+            return
+        with self.transaction() as own:
+            own.execute(statement, rows)
 
     def quiz_scores(self) -> list[QuizRow]:
-        rows = self._query(
-            "SELECT student, quiz, score, max_score, scored_at FROM quiz_scores ORDER BY student, quiz")
+        rows = self.query(sa.select(Q.c.student, Q.c.quiz, Q.c.score, Q.c.max_score, Q.c.scored_at)
+                          .order_by(Q.c.student, Q.c.quiz))
         return [QuizRow(*r) for r in rows]
 
     def quizzes(self) -> list[str]:
-        return [r[0] for r in self._query("SELECT DISTINCT quiz FROM quiz_scores ORDER BY quiz")]
+        return [r[0] for r in self.query(sa.select(Q.c.quiz).distinct().order_by(Q.c.quiz))]
 
     # -- checks ----------------------------------------------------------------------------
 
     def integrity_check(self) -> str:
-        """SQLite's own verdict on the file: "ok" when sound."""
-        return self._query("PRAGMA integrity_check")[0][0]
+        """"ok" when sound: SQLite's own verdict on the file; on PostgreSQL, no orphaned case."""
+        if not self.is_postgres:
+            return self.query(sa.text("PRAGMA integrity_check"))[0][0]
+        orphans = self.query(sa.select(sa.func.count()).select_from(C).where(
+            ~C.c.submission_id.in_(sa.select(S.c.id))))[0][0]
+        return "ok" if orphans == 0 else f"{orphans} cases without a submission"
 
 
-def _statements(script: str) -> list[str]:
-    """Split a migration script into statements (our scripts have no ';' inside literals)."""
-    lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Per connection: no implicit transactions (we BEGIN ourselves), WAL, FULL, foreign keys."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise GradebookError(f"journal_mode is {mode!r}, WAL could not be enabled")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    """Writes take the write lock up front; reads begin deferred and never block the writer."""
+    read = conn.get_execution_options().get("gradebook_read", False)
+    conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from autograder.collect import CaseResult
 from autograder.gradebook import SCHEMA_VERSION, Gradebook, GradebookError
@@ -57,11 +58,11 @@ def gb(tmp_path):
 
 
 def test_pragmas_and_schema_version(gb):
-    conn = gb._conn
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert gb.schema_version == SCHEMA_VERSION == 1
+    with gb.engine.connect() as conn:  # every pooled connection is set up the same way
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert gb.schema_version == SCHEMA_VERSION == 2
 
 
 def test_record_hand_built_result(gb):
@@ -269,4 +270,4 @@ def test_results_json_is_stored_verbatim(gb):
     document = {"score": 1.0, "tests": [], "output": "x"}
     gb.record(make_result("alice", "sha-a", ALICE), document)
     assert gb.latest()[0].results_json == document
-    assert json.loads(gb._conn.execute("SELECT results_json FROM submissions").fetchone()[0]) == document
+    assert json.loads(gb.query(sa.text("SELECT results_json FROM submissions"))[0][0]) == document
