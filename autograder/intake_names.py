@@ -88,8 +88,13 @@ def statement_facts(node: ast.stmt, future_annotations: bool) -> Facts:
             if symbol.is_referenced():
                 now.add(symbol.get_name())
         _scope_globals(table, now, later, deferred=False)
-    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
-        now.add(node.target.id)  # `N += 1` reads N
+    stack: list[ast.AST] = [node]
+    while stack:  # `N += 1` reads N (symtable counts it as a store only)
+        item = stack.pop()
+        if isinstance(item, ast.AugAssign) and isinstance(item.target, ast.Name):
+            now.add(item.target.id)
+        if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            stack.extend(ast.iter_child_nodes(item))
     binds.discard("annotations")
     data = isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.With))
     return Facts(frozenset(binds), frozenset(now), frozenset(later), frozenset(_mutations(node)), data)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import nbformat
 
@@ -23,7 +23,7 @@ from autograder.intake_imports import (
     statement_text,
     unavailable_package,
 )
-from autograder.intake_names import needs, statement_facts
+from autograder.intake_names import Facts, needs, statement_facts
 
 CONTRACT = contract()
 QUALNAMES = {function: f"{module}.{function}" for module, functions in CONTRACT.items()
@@ -74,6 +74,27 @@ def _cells(text: str, name: str):
         yield number, label, strip_magics(cell.source)
 
 
+def _never_ends(node: ast.stmt) -> bool:
+    """`while True:` without a `break`: the compiler drops everything after it."""
+    return (isinstance(node, ast.While) and isinstance(node.test, ast.Constant) and bool(node.test.value)
+            and not any(isinstance(n, ast.Break) for n in ast.walk(node)))
+
+
+def _own_import_reads(node: ast.stmt, fact: Facts) -> Facts:
+    """`from exercises.attention import f` in a notebook reads `f` from the notebook itself.
+
+    Every module of the submission is this notebook, so the import is an alias of a name the
+    notebook defines, and that definition is needed (at this point: the module may be importing
+    itself).
+    """
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        parts = node.module.split(".")
+        if parts[-1] in OWN_MODULES and parts[0] in OWN_MODULES | {"exercises"}:
+            names = {alias.name for alias in node.names if alias.name != "*"}
+            return replace(fact, uses_now=fact.uses_now | names)
+    return fact
+
+
 def notebook_module(text: str, name: str) -> tuple[str, list[str]]:
     """The module source the worker imports for a notebook, and notes on what was left out."""
     statements: list[_Statement] = []
@@ -100,7 +121,7 @@ def notebook_module(text: str, name: str) -> tuple[str, list[str]]:
             statements.append(_Statement(number, f"{label}, line {node.lineno}",
                                          _segment(source, lines, node), node, source))
 
-    facts = [statement_facts(s.node, "annotations" in future) for s in statements]
+    facts = [_own_import_reads(s.node, statement_facts(s.node, "annotations" in future)) for s in statements]
     needed = needs(facts, list(QUALNAMES))
     last_good = {n: s.cell for s, f in zip(statements, facts) for n in f.binds if n in QUALNAMES}
     broken_now = {n: why for n, (cell, why) in broken.items() if cell > last_good.get(n, 0)}
@@ -114,12 +135,17 @@ def notebook_module(text: str, name: str) -> tuple[str, list[str]]:
     graded: dict[str, list[str]] = {n: [] for n in QUALNAMES}
     dropped: dict[int, int] = {}
     current_cell = None
-    first_line = len(header) + 2  # the runtime line comes between the header and the body
+    # Between the header and the body: the runtime line, then a plain line for the jump to
+    # start from (a jump may not start at a loop's first line)
+    first_line = len(header) + 3
     for index, (statement, fact) in enumerate(zip(statements, facts)):
         users = needed.get(index)
         node = statement.node
         package = unavailable_package(node, OWN_MODULES)
         quote = f"`{statement_text(statement.source, node)}`"
+        if users and _never_ends(node):  # code after it would be unreachable: never kept
+            notes.append(f"{name} {statement.label}: {quote} not run: it never ends")
+            continue
         if not users:
             if not package:
                 dropped[statement.cell] = dropped.get(statement.cell, 0) + 1
@@ -149,5 +175,5 @@ def notebook_module(text: str, name: str) -> tuple[str, list[str]]:
     end = first_line + len(body)
     runtime = (f"__import__({RUNTIME_MODULE!r}).run(globals(), {plan!r}, {graded!r}, "
                f"{broken_now!r}, {end})")
-    source = "\n".join(header + [runtime] + body + [f"__import__({RUNTIME_MODULE!r})  # the end"]) + "\n"
+    source = "\n".join(header + [runtime, f"__import__({RUNTIME_MODULE!r})  # continues at the end"] + body + [f"__import__({RUNTIME_MODULE!r})  # the end"]) + "\n"
     return source, notes
