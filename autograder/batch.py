@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from autograder import __version__
+from autograder.fingerprint import GradeFingerprint, config_digest
 from autograder.intake import Submission, SubmissionError, load_submission, student_id
 from autograder.jobs import GradingSetup, grade_group_job, init_process, job_entries
 
@@ -45,6 +46,7 @@ class BatchSummary:
     graded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    regraded: dict[str, str] = field(default_factory=dict)  # student -> why the old grade was stale
 
 
 def read_roster(path: Path) -> dict[str, str]:
@@ -97,8 +99,13 @@ def run_batch(
     group_size: int = 1,
     on_progress: Callable[[BatchItem, str], None] | None = None,
 ) -> BatchSummary:
-    """Grade every item the gradebook does not hold yet; record each as it finishes."""
+    """Grade every item the gradebook does not hold yet; record each as it finishes.
+
+    A row graded under another grading.yaml, grader, suite or reference (its fingerprint
+    differs) is stale: it is graded again and replaced, and `summary.regraded` says why.
+    """
     setup = GradingSetup.from_path(config_path)
+    fingerprint = GradeFingerprint(setup.grader, config_digest(setup.config_text))
     seed = secrets.randbits(31) if seed is None else seed
     summary = BatchSummary()
     todo = []
@@ -107,10 +114,14 @@ def run_batch(
             gradebook.record_error(item.student, item.digest or "", __version__, str(item.path), item.error)
             summary.errors[item.student] = item.error
             _notify(on_progress, item, "error")
-        elif gradebook.is_graded(item.student, item.digest, __version__):
-            summary.skipped.append(item.student)
-            _notify(on_progress, item, "skipped")
         else:
+            state, reason = gradebook.freshness(item.student, item.digest, __version__, fingerprint)
+            if state == "fresh":
+                summary.skipped.append(item.student)
+                _notify(on_progress, item, "skipped")
+                continue
+            if reason:
+                summary.regraded[item.student] = reason
             todo.append(item)
     if not todo:
         return summary
@@ -128,10 +139,11 @@ def run_batch(
                 close()  # stop the pool: every other group would fail the same way
             raise GradingUnavailable(payload)
         if status == "ok":
-            gradebook.record(payload)
+            gradebook.record(payload, fingerprint=fingerprint)
             summary.graded.append(item.student)
         else:
-            gradebook.record_error(item.student, item.digest or "", __version__, str(item.path), payload)
+            gradebook.record_error(item.student, item.digest or "", __version__, str(item.path), payload,
+                                   fingerprint=fingerprint)
             summary.errors[item.student] = payload
         _notify(on_progress, item, "graded" if status == "ok" else "error")
     return summary

@@ -145,7 +145,9 @@ def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | N
     Each entry of FOLDER (a sub-folder, .py, .ipynb or .zip) is one submission; its name is the
     student id unless --roster maps it. Submissions already in the gradebook (same student,
     same content, same grader version) are skipped, so an interrupted batch resumes where it
-    stopped. A submission that cannot be graded is recorded with its error; the batch goes on.
+    stopped; one graded under another grading.yaml, grader, suite or reference is regraded and
+    the summary says how many and why. A submission that cannot be graded is recorded with its
+    error; the batch goes on.
     """
     from rich.console import Console
     from rich.progress import (
@@ -205,6 +207,9 @@ def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | N
         _print_gradebook(book, console)
         console.print(f"{len(outcome.graded)} graded, {len(outcome.skipped)} already in {gradebook}, "
                       f"{len(outcome.errors)} errors")
+        for reason, students in _by_reason(outcome.regraded).items():
+            console.print(f"{len(students)} regraded because {reason}: {', '.join(students)}",
+                          highlight=False)
         if csv_path:
             exports.export_csv(book, csv_path)
         if canvas:
@@ -220,6 +225,14 @@ def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | N
             similar = similarity_for_batch(folder, items, console)
         if summary:
             exports.class_summary_html(book, summary, similarity=similar)
+
+
+def _by_reason(regraded: dict[str, str]) -> dict[str, list[str]]:
+    """{why: [students]} for the batch summary's regraded lines."""
+    out: dict[str, list[str]] = {}
+    for student, reason in sorted(regraded.items()):
+        out.setdefault(reason, []).append(student)
+    return out
 
 
 def _print_gradebook(book, console) -> None:
