@@ -33,8 +33,8 @@ def write_notebook(path, cells):
 # Cells of a messy lab notebook: everything here but the graded functions must not matter.
 MESSY = [
     "#md # My lab\nNotes.",
-    "%matplotlib inline\n!pip install einops seaborn\nimport torch\nimport matplotlib.pyplot as plt\n"
-    "import seaborn as sns",
+    ("%matplotlib inline\n!pip install einops seaborn\nimport torch\nimport matplotlib.pyplot as plt\n"
+     "import seaborn as sns"),
     "V, D, H, T = 4, 8, 2, 3\nP = {'w_q': torch.randn(D, D), 'w_k': torch.randn(D, undefined_width)}",
     "TEXT = open('data.txt').read()\nprint(len(TEXT))",
     "losses = []\nfor step in range(10**9):\n    losses.append(step)\nplt.plot(losses)\nsns.heatmap([[1, 2]])",
@@ -57,13 +57,13 @@ def call(worker, module, function, *args):
 
 def test_helpers_are_kept_whatever_their_form_and_failures_cost_only_their_users(tmp_path, worker):
     path = write_notebook(tmp_path / "dana.ipynb", MESSY[:3] + [
-        "import math, re\nTensor = torch.Tensor\nBASE, EPS = 10000.0, 1e-5\n"
-        "pat = re.compile(r'\\w+|[^\\w\\s]+')\nsqrt_2 = math.sqrt(2.0)",
-        "def pretokenize(text: Tensor) -> list:\n    return pat.findall(text)\n\n"
-        "gelu = lambda x: 0.5 * x * (1.0 + torch.erf(x / sqrt_2))\n\n"
-        "def tokenize_word(word, merges):\n    return tuple(word)\n\napply_merges = tokenize_word\n\n"
-        "def rope_inv_freq(head_dim, base=BASE):\n    return 1.0 / base ** (torch.arange(0, head_dim, 2) / head_dim)\n\n"
-        "def layer_norm(x, weight, bias, eps=EPS):\n    return (x - x.mean()) / (x.var(unbiased=False) + eps).sqrt()",
+        ("import math, re\nTensor = torch.Tensor\nBASE, EPS = 10000.0, 1e-5\n"
+         "pat = re.compile(r'\\w+|[^\\w\\s]+')\nsqrt_2 = math.sqrt(2.0)"),
+        ("def pretokenize(text: Tensor) -> list:\n    return pat.findall(text)\n\n"
+         "gelu = lambda x: 0.5 * x * (1.0 + torch.erf(x / sqrt_2))\n\n"
+         "def tokenize_word(word, merges):\n    return tuple(word)\n\napply_merges = tokenize_word\n\n"
+         "def rope_inv_freq(head_dim, base=BASE):\n    return 1.0 / base ** (torch.arange(0, head_dim, 2) / head_dim)\n\n"
+         "def layer_norm(x, weight, bias, eps=EPS):\n    return (x - x.mean()) / (x.var(unbiased=False) + eps).sqrt()"),
         "WIDTH = D * 2\n\ndef causal_mask(q_len, k_len=None, device=None):\n    return torch.ones(WIDTH)",
         "def split_heads(x, num_heads):\n    return P['w_q']",
         "from einops import rearrange\n\ndef merge_heads(x):\n    return rearrange(x, 'b h t d -> b t (h d)')",
@@ -176,7 +176,7 @@ def test_a_single_py_that_does_not_compile_is_reported_against_its_line(tmp_path
     message = str(caught.value)
     assert message.startswith(f"{path}:4:") and "SyntaxError" in message and "masks" not in message
     done = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(path)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 3
     assert done.stderr.strip().count("\n") == 0 and f"{path}:4:" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
@@ -197,7 +197,7 @@ def test_correct_messy_notebook_grades_full_marks_through_the_cli(tmp_path):
     notebook = messy_reference_notebook(tmp_path / "kim.ipynb")
     results = tmp_path / "out" / "r.json"
     done = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(notebook), "--results",
-                           str(results), "--seed", "1", "--quiet"], capture_output=True, text=True, timeout=600)
+                           str(results), "--seed", "1", "--quiet"], capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     data = json.loads(results.read_text())
     lost = [t["name"] + ": " + t["output"][:200] for t in data["tests"] if t["score"] != t["max_score"]]
