@@ -6,7 +6,6 @@ hidden suite's source to the student.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -14,31 +13,8 @@ import pytest
 from autograder.checking import CheckFailure
 from autograder.impl import NOT_IMPLEMENTED
 from autograder.judge import DiagnosedFailure, Judge, SandboxFailure
-from autograder.plugin import CACHE_KEY, IMPL_KEY, JUDGE_KEY
-
-
-@dataclass
-class CaseResult:
-    """One hidden-suite case."""
-
-    qualname: str  # "<module>.<function>"
-    case: str  # test name without "test_", with parameters
-    weight: float
-    status: str  # "passed" | "failed" | "not implemented" | "error"
-    message: str = ""
-    mistake: str | None = None
-    hint: str | None = None
-    duration_s: float = 0.0
-    heatmap: dict[str, Any] | None = None  # {"got": [[...]], "expected": [[...]]} for attention
-    compares_values: bool = False  # made a judge.compare (else a property or error-handling case)
-
-    @property
-    def module(self) -> str:
-        return self.qualname.split(".")[0]
-
-    @property
-    def function(self) -> str:
-        return self.qualname.split(".")[1]
+from autograder.plugin import CACHE_KEY, IMPL_KEY
+from autograder.result_types import CaseResult
 
 
 def _feedback(excinfo: pytest.ExceptionInfo) -> str:

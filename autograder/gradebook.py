@@ -44,10 +44,10 @@ from typing_extensions import Self
 
 from autograder import gradebook_schema as schema
 from autograder.gradebook_schema import MIGRATIONS, SCHEMA_VERSION
+from autograder.result_types import CaseResult, FunctionScore, GradeResult, ScoredCase
 
-if TYPE_CHECKING:  # importing grading pulls in torch: keep `import gradebook` light
+if TYPE_CHECKING:
     from autograder.fingerprint import GradeFingerprint
-    from autograder.grading import GradeResult
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -409,10 +409,6 @@ class Gradebook:
         Exact except `duration_s` (not stored). An error row gives a result with no functions
         and `error` set.
         """
-        from autograder.collect import CaseResult
-        from autograder.grading import GradeResult
-        from autograder.scoring import FunctionScore, ScoredCase
-
         functions: dict[str, FunctionScore] = {}
         for row in self.cases(submission.id):
             qualname = f"{row.module}.{row.function}"

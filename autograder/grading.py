@@ -6,45 +6,20 @@ import io
 import os
 import secrets
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from autograder import __version__
-from autograder.collect import CaseResult, FanOut
+from autograder.collect import FanOut
 from autograder.config import GradingConfig
 from autograder.intake import Submission, load_submission, student_id
-from autograder.scoring import FunctionScore, score_cases
+from autograder.result_types import CaseResult, GradeResult
+from autograder.scoring import score_cases
 from autograder.workers import worker_from_config
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 PYTEST_INI = Path(__file__).resolve().parent / "suites.ini"
-
-
-@dataclass
-class GradeResult:
-    """Everything the results file, the reports and the gradebook need."""
-
-    student: str
-    submission: str
-    digest: str
-    functions: list[FunctionScore]
-    seed: int
-    sandbox: str
-    execution_time: float
-    notes: list[str] = field(default_factory=list)
-    grader_version: str = __version__
-    error: str | None = None
-
-    @property
-    def score(self) -> float:
-        return round(sum(f.score for f in self.functions), 6)
-
-    @property
-    def max_score(self) -> float:
-        return round(sum(f.points for f in self.functions), 6)
 
 
 def run_suites(

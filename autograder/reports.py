@@ -10,7 +10,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from rich.console import Console
 from rich.table import Table
 
-from autograder.grading import GradeResult
+from autograder.result_types import GradeResult
 from autograder.results import case_output
 
 _ENV = Environment(

@@ -6,8 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from autograder.grading import GradeResult
-from autograder.scoring import ScoredCase
+from autograder.result_types import GradeResult, ScoredCase
 
 STATUS = {"passed": "passed"}  # Gradescope knows passed/failed only
 

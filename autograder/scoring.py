@@ -1,46 +1,9 @@
 """Points per case: a function's points (grading.yaml) split over its cases by weight."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from autograder.collect import CaseResult
 from autograder.config import GradingConfig
 from autograder.contract import contract
-
-
-@dataclass
-class ScoredCase:
-    case: CaseResult
-    score: float
-    max_score: float
-
-    @property
-    def name(self) -> str:
-        return f"{self.case.qualname}: {self.case.case}"
-
-
-@dataclass
-class FunctionScore:
-    qualname: str
-    points: float
-    cases: list[ScoredCase] = field(default_factory=list)
-
-    @property
-    def score(self) -> float:
-        return sum(c.score for c in self.cases)
-
-    @property
-    def status(self) -> str:
-        statuses = {c.case.status for c in self.cases}
-        if statuses == {"passed"}:
-            return "passed"
-        if statuses == {"not implemented"}:
-            return "not implemented"
-        return "partial" if "passed" in statuses else "failed"
-
-    @property
-    def mistakes(self) -> list[str]:
-        return sorted({c.case.mistake for c in self.cases if c.case.mistake})
+from autograder.result_types import CaseResult, FunctionScore, ScoredCase
 
 
 def score_cases(cases: list[CaseResult], config: GradingConfig) -> list[FunctionScore]:

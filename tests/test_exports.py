@@ -5,14 +5,12 @@ import re
 
 import pytest
 
-from autograder.collect import CaseResult
 from autograder.exports import (
     class_statistics, class_summary_html, export_canvas_csv, export_csv, export_feedback,
     export_results_json, load_canvas_roster, number, safe_dirname,
 )
 from autograder.gradebook import Gradebook
-from autograder.grading import GradeResult
-from autograder.scoring import FunctionScore, ScoredCase
+from autograder.result_types import CaseResult, FunctionScore, GradeResult, ScoredCase
 
 VERSION = "0.1.0"
 ATT, MASK = "attention.scaled_dot_product_attention", "masks.causal_mask"

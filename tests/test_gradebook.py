@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from autograder.collect import CaseResult
 from autograder.gradebook import SCHEMA_VERSION, Gradebook, GradebookError
-from autograder.grading import GradeResult
-from autograder.scoring import FunctionScore, ScoredCase
+from autograder.result_types import CaseResult, FunctionScore, GradeResult, ScoredCase
 
 VERSION = "0.1.0"
 
