@@ -61,9 +61,9 @@ def compute(folder: Path, items, *, cache: Path | None, jobs: int | None, consol
 def print_pairs(report, console, limit: int = 20) -> None:
     from rich.table import Table
 
-    flagged = [p for p in report.pairs if p.score >= report.threshold]
-    table = Table(title=f"pairs at or above {report.threshold} ({len(flagged)} of "
-                        f"{report.students * (report.students - 1) // 2})")
+    flagged = [p for p in report.pairs if p.flagged]
+    table = Table(title=f"flagged pairs: score or a function at or above {report.threshold} "
+                        f"({len(flagged)} of {report.students * (report.students - 1) // 2})")
     for column in ("student", "student", "score", "most similar function"):
         table.add_column(column, justify="right" if column == "score" else "left")
     for pair in flagged[:limit]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, Field
 
@@ -18,6 +19,7 @@ class Pair(BaseModel):
     b: str
     score: float = Field(ge=0, le=1, description="size-weighted mean of the function scores")
     functions: dict[str, float] = Field(description="qualname -> score, for the functions both define")
+    flagged: bool = Field(description="score or one function's score at or above the threshold")
 
 
 class Cluster(BaseModel):
@@ -29,7 +31,7 @@ class SimilarityReport(BaseModel):
     """similarity.json: pairs sorted by score, descending."""
 
     threshold: float
-    listed_from: float = Field(description="pairs scoring below this are left out of `pairs`")
+    listed_from: float = Field(description="pairs scoring below this, and not flagged, are left out of `pairs`")
     students: int
     pairs: list[Pair]
     clusters: list[Cluster]
@@ -41,18 +43,20 @@ def build_report(run: SimilarityRun, threshold: float) -> SimilarityReport:
     listed_from = threshold / 2
     pairs = []
     n = len(c.students)
+    best = np.max(np.stack(list(c.function_scores.values())), axis=0) if c.function_scores else c.score
     for i in range(n):
         for j in range(i + 1, n):
             score = float(c.score[i, j])
-            if score < listed_from:
+            if score < listed_from and best[i, j] < threshold:
                 continue
             functions = {q: round(float(s[i, j]), 3) for q, s in c.function_scores.items()
                          if c.evidence[q][i] is not None and c.evidence[q][j] is not None}
             a, b = sorted((c.students[i], c.students[j]))
             pairs.append(Pair(a=a, b=b, score=round(score, 3),
-                              functions=dict(sorted(functions.items(), key=lambda kv: -kv[1]))))
+                              functions=dict(sorted(functions.items(), key=lambda kv: -kv[1])),
+                              flagged=bool(score >= threshold or best[i, j] >= threshold)))
     pairs.sort(key=lambda p: (-p.score, p.a, p.b))
-    flagged = [p for p in pairs if p.score >= threshold]
+    flagged = [p for p in pairs if p.flagged]
     groups = []
     for members in clusters(c.students, [(p.a, p.b) for p in flagged]):
         inside = set(members)
@@ -91,7 +95,7 @@ _ENV = Environment(loader=PackageLoader("autograder", "templates"), undefined=St
 
 
 def render_html(run: SimilarityRun, report: SimilarityReport, *, title: str = "Similarity") -> str:
-    flagged = [p for p in report.pairs if p.score >= report.threshold]
+    flagged = [p for p in report.pairs if p.flagged]
     shown = flagged[:MAX_PAIRS_SHOWN]
     details = [(p, *side_by_side(run, p, report.threshold)) for p in shown]
     return _ENV.get_template("similarity.html.j2").render(
