@@ -18,15 +18,23 @@ from __future__ import annotations
 
 import ast
 import math
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Mapping
 
 Number = int | float
 
 MAX_LENGTH = 500  # a formula longer than this is a mistake, and bounds parse/eval work
 MAX_DEPTH = 50  # nesting bound, so a hostile bank cannot blow the recursion limit
 MAX_EXPONENT = 1024  # `9 ** 9 ** 9` would otherwise hang the loader
+# Learners type formulas too, so evaluation is bounded, not just the syntax: no intermediate
+# integer above MAX_BITS bits (`((9**1024)**1024)**64` is 24 characters and minutes of CPU),
+# at most MAX_STEPS operations, at most MAX_SECONDS of wall time.
+MAX_BITS = 4096
+MAX_STEPS = 2000
+MAX_SECONDS = 0.25
+MAX_ROUND_DIGITS = 100  # round(5, -10**9) would build 10**(10**9)
 
 # name -> (function, min args, max args)
 FUNCTIONS: dict[str, tuple[Callable[..., Number], int, int]] = {
@@ -75,16 +83,52 @@ class Formula:
         if missing:
             raise FormulaError(f"{self.text}: unknown name(s) {', '.join(missing)}")
         try:
-            value = _eval(self.tree.body, params, self.text)
+            value = _eval(self.tree.body, params, self.text, _Budget(self.text))
+            if isinstance(value, int) and value.bit_length() > 1023:
+                float(value)  # an int beyond float range: OverflowError, reported below
         except FormulaError:
             raise
         except ZeroDivisionError:
             raise FormulaError(f"{self.text}: division by zero") from None
-        except (OverflowError, ValueError, TypeError) as exc:
-            raise FormulaError(f"{self.text}: {exc}") from None
+        except (OverflowError, ValueError, TypeError, RecursionError, MemoryError) as exc:
+            raise FormulaError(f"{self.text}: {exc or type(exc).__name__}") from None
+        if isinstance(value, complex):  # (-8) ** 0.5
+            raise FormulaError(f"{self.text}: result is not a real number")
         if isinstance(value, float) and not math.isfinite(value):
             raise FormulaError(f"{self.text}: result is not a finite number")
         return value
+
+
+class _Budget:
+    """Counts the operations of one evaluation and its wall time (see MAX_STEPS)."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.steps = 0
+        self.deadline = time.monotonic() + MAX_SECONDS
+
+    def spend(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise FormulaError(f"{self.source}: more than {MAX_STEPS} operations")
+        if time.monotonic() > self.deadline:
+            raise FormulaError(f"{self.source}: took longer than {MAX_SECONDS} s")
+
+
+def _bits(x: Number) -> int:
+    """Size of an integer operand (floats are bounded by their own range)."""
+    return abs(x).bit_length() if isinstance(x, int) else 0
+
+
+def _check_size(op: type, left: Number, right: Number, source: str) -> None:
+    """Refuse an operation whose integer result would exceed MAX_BITS, before computing it."""
+    if op is ast.Pow:
+        if abs(right) > MAX_EXPONENT:
+            raise FormulaError(f"{source}: exponent {right} too large")
+        if isinstance(left, int) and isinstance(right, int) and right > 0 and _bits(left) * right > MAX_BITS:
+            raise FormulaError(f"{source}: number too large (over {MAX_BITS} bits)")
+    elif op is ast.Mult and _bits(left) + _bits(right) > MAX_BITS:
+        raise FormulaError(f"{source}: number too large (over {MAX_BITS} bits)")
 
 
 @lru_cache(maxsize=4096)
@@ -99,6 +143,8 @@ def parse(text: str) -> Formula:
         raise FormulaError(f"formula longer than {MAX_LENGTH} characters")
     try:
         tree = ast.parse(source, mode="eval")
+    except (RecursionError, MemoryError):
+        raise FormulaError(f"{source}: nested too deeply") from None
     except SyntaxError as exc:
         raise FormulaError(f"{source}: not a valid formula ({exc.msg}, column {exc.offset})") from None
     names: set[str] = set()
@@ -155,8 +201,9 @@ def _check(node: ast.AST, source: str, names: set[str], depth: int) -> None:
         raise FormulaError(f"{where}: {kind} is not allowed in a formula")
 
 
-def _eval(node: ast.AST, params: Mapping[str, Number], source: str) -> Number:
-    """Evaluate a node already accepted by :func:`_check`."""
+def _eval(node: ast.AST, params: Mapping[str, Number], source: str, budget: _Budget) -> Number:
+    """Evaluate a node already accepted by :func:`_check`, within ``budget``."""
+    budget.spend()
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Name):
@@ -165,14 +212,19 @@ def _eval(node: ast.AST, params: Mapping[str, Number], source: str) -> Number:
             raise FormulaError(f"{source}: param {node.id} is not a number")
         return value
     if isinstance(node, ast.BinOp):
-        left = _eval(node.left, params, source)
-        right = _eval(node.right, params, source)
-        if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
-            raise FormulaError(f"{source}: exponent {right} too large")
-        return BINARY[type(node.op)](left, right)
+        left = _eval(node.left, params, source, budget)
+        right = _eval(node.right, params, source, budget)
+        _check_size(type(node.op), left, right, source)
+        value = BINARY[type(node.op)](left, right)
+        if isinstance(value, complex):
+            raise FormulaError(f"{source}: result is not a real number")
+        return value
     if isinstance(node, ast.UnaryOp):
-        return UNARY[type(node.op)](_eval(node.operand, params, source))
+        return UNARY[type(node.op)](_eval(node.operand, params, source, budget))
     if isinstance(node, ast.Call):
-        func = FUNCTIONS[node.func.id][0]
-        return func(*(_eval(arg, params, source) for arg in node.args))
+        name = node.func.id
+        args = [_eval(arg, params, source, budget) for arg in node.args]
+        if name == "round" and len(args) == 2 and abs(args[1]) > MAX_ROUND_DIGITS:
+            raise FormulaError(f"{source}: round to at most {MAX_ROUND_DIGITS} digits")
+        return FUNCTIONS[name][0](*args)
     raise FormulaError(f"{source}: {type(node).__name__} is not allowed")  # unreachable after _check

@@ -15,7 +15,8 @@ import keyword
 import math
 import random
 import re
-from typing import Annotated, Any, Literal, Sequence, Union
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
 import jinja2
 from pydantic import (
@@ -39,6 +40,7 @@ QUESTION_TYPES = ("single", "multiple", "truefalse", "numeric", "text", "orderin
 SCHEMES = ("all_or_nothing", "net_correct", "coverage")
 SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 SOURCE = re.compile(r"^[^#\s]+\.md#\S.*$")
+_STATED_DIGITS = re.compile(r"(\d+) significant digits?")
 MAX_PARAM_CHECKS = 1000  # param combinations tried when validating a numeric answer
 
 
@@ -90,7 +92,7 @@ class Param(StrictModel):
     step: int = Field(default=1, gt=0)
 
     @model_validator(mode="after")
-    def _one_form(self) -> "Param":
+    def _one_form(self) -> Param:
         ranged = self.min is not None or self.max is not None
         if self.values is not None and ranged:
             raise ValueError("give either values or min/max, not both")
@@ -187,16 +189,17 @@ class TrueFalseQuestion(QuestionBase):
 
 def _not_bool(value: Any) -> Any:
     if isinstance(value, bool):
-        raise ValueError("expected a number or a formula string, got a boolean")
+        raise ValueError("expected a number or a formula string, got a boolean")  # noqa: TRY004 - pydantic reports only ValueError as a field error
     return value
 
 
 class NumericQuestion(QuestionBase):
     type: Literal["numeric"]
     params: dict[str, Param] = Field(default_factory=dict)
-    answer: Annotated[Union[int, float, str], Field(union_mode="left_to_right")]
+    answer: Annotated[int | float | str, Field(union_mode="left_to_right")]
     rtol: float = Field(default=0, ge=0)
     atol: float = Field(default=0, ge=0)
+    digits: int | None = Field(default=None, ge=1, le=15)  # significant digits the prompt asks for
     unit: str | None = None
 
     @field_validator("answer", mode="before")
@@ -213,7 +216,7 @@ class NumericQuestion(QuestionBase):
         return params
 
     @model_validator(mode="after")
-    def _answer_evaluates(self) -> "NumericQuestion":
+    def _answer_evaluates(self) -> NumericQuestion:
         if isinstance(self.answer, str):
             try:
                 parsed = formula.parse(self.answer)
@@ -227,10 +230,16 @@ class NumericQuestion(QuestionBase):
                 value = formula.evaluate(self.answer, combo)
             except formula.FormulaError as exc:
                 raise rule_error("answer", f"{exc} (with {combo})") from None
-            if self.rtol == 0 and self.atol == 0 and not float(value).is_integer():
+            if self.rtol == 0 and self.atol == 0 and not self.digits and not float(value).is_integer():
                 raise rule_error(
-                    "rtol", f"answer {value} (with {combo}) is not an integer, so set rtol or atol > 0"
+                    "rtol", f"answer {value} (with {combo}) is not an integer, so set digits, rtol or atol > 0"
                 )
+        stated = _STATED_DIGITS.search(self.prompt)
+        if stated and self.digits is None:
+            raise rule_error("digits", f"the prompt asks for {stated.group(0)!r}: set digits so answers "
+                                       "rounded to it are accepted")
+        if self.digits is not None and not (stated and int(stated.group(1)) == self.digits):
+            raise rule_error("digits", f"the prompt must say '{self.digits} significant digits'")
         if self.params:
             # Only parameterised prompts are Jinja templates (see quizzes/sandbox.py).
             for field in ("prompt", "explanation"):
@@ -297,7 +306,7 @@ class MatchingQuestion(QuestionBase):
         return pairs
 
     @model_validator(mode="after")
-    def _distractors_match_nothing(self) -> "MatchingQuestion":
+    def _distractors_match_nothing(self) -> MatchingQuestion:
         rights = {normalise_label(p.right) for p in self.pairs}
         for extra in self.distractors:
             if normalise_label(extra) in rights:
@@ -319,26 +328,13 @@ class MatchingQuestion(QuestionBase):
 
 
 Question = Annotated[
-    Union[
-        SingleQuestion,
-        MultipleQuestion,
-        TrueFalseQuestion,
-        NumericQuestion,
-        TextQuestion,
-        OrderingQuestion,
-        MatchingQuestion,
-    ],
+    SingleQuestion | MultipleQuestion | TrueFalseQuestion | NumericQuestion | TextQuestion | OrderingQuestion | MatchingQuestion,
     Field(discriminator="type"),
 ]
-AnyQuestion = Union[
-    SingleQuestion,
-    MultipleQuestion,
-    TrueFalseQuestion,
-    NumericQuestion,
-    TextQuestion,
-    OrderingQuestion,
-    MatchingQuestion,
-]
+AnyQuestion = (
+    SingleQuestion | MultipleQuestion | TrueFalseQuestion | NumericQuestion | TextQuestion | OrderingQuestion
+    | MatchingQuestion
+)
 
 
 class Bank(StrictModel):
@@ -359,7 +355,7 @@ class Bank(StrictModel):
         return topic
 
     @model_validator(mode="after")
-    def _ids(self) -> "Bank":
+    def _ids(self) -> Bank:
         seen: dict[str, int] = {}
         for i, question in enumerate(self.questions):
             if not question.id.startswith(self.topic + "-"):

@@ -48,6 +48,7 @@ from quizzes.model import (
     TrueFalseQuestion,
 )
 from quizzes.normalise import normalise_label, normalise_text
+from quizzes.numbers import NumberError, precision_tolerance, read_number
 from quizzes.variants import Option, Presented
 
 TRUE_WORDS = {"true", "t", "yes", "y"}
@@ -140,34 +141,10 @@ def _resolve(token: str, options: tuple[Option, ...], what: str = "choice") -> O
 
 
 def _number(answer: Any, unit: str | None) -> float:
-    if isinstance(answer, bool):
-        raise AnswerError("expected a number, got true/false")
-    if isinstance(answer, (int, float)):
-        value = float(answer)
-    elif isinstance(answer, str):
-        text = answer.strip().replace("_", "")
-        if unit and text.endswith(unit):
-            text = text[: -len(unit)].strip()
-        if "," in text:
-            raise AnswerError(f"{answer!r}: write decimals with a point and no thousands separators")
-        try:
-            value = float(text)
-        except ValueError:
-            try:
-                parsed = formula.parse(text)
-            except formula.FormulaError:
-                raise AnswerError(f"{answer!r} is not a number") from None
-            if parsed.names:
-                raise AnswerError(f"{answer!r} is not a number")
-            try:
-                value = float(parsed.evaluate({}))
-            except formula.FormulaError as exc:
-                raise AnswerError(str(exc)) from None
-    else:
-        raise AnswerError(f"expected a number, got {type(answer).__name__}")
-    if not math.isfinite(value):
-        raise AnswerError(f"{answer!r} is not a finite number")
-    return value
+    try:
+        return read_number(answer, unit)
+    except NumberError as exc:
+        raise AnswerError(str(exc)) from None
 
 
 def _matching_pairs(answer: Any, presented: Presented) -> dict[int, Option]:
@@ -231,6 +208,12 @@ def numeric_answer(presented: Presented) -> float:
     return formula.evaluate(question.answer, presented.params)
 
 
+def numeric_tolerance(question: NumericQuestion, expected: float) -> float:
+    """The absolute tolerance around ``expected``: relative to the key (as LMSs do), not to
+    the larger of the two numbers, and at least what the stated precision (``digits``) needs."""
+    return max(question.rtol * abs(expected), question.atol, precision_tolerance(expected, question.digits))
+
+
 def format_number(value: float) -> str:
     """``8.0`` -> ``8``; other values with up to 6 significant digits."""
     return str(int(value)) if float(value).is_integer() else f"{value:.6g}"
@@ -268,7 +251,8 @@ def answer_key(presented: Presented) -> str:
         text = format_number(numeric_answer(presented))
         if q.unit:
             text += f" {q.unit}"
-        tol = [f"rtol {q.rtol:g}"] if q.rtol else []
+        tol = [f"{q.digits} significant digits"] if q.digits else []
+        tol += [f"rtol {q.rtol:g}"] if q.rtol else []
         tol += [f"atol {q.atol:g}"] if q.atol else []
         return text + (f" ({', '.join(tol)})" if tol else "")
     if isinstance(q, TextQuestion):
@@ -335,8 +319,7 @@ def _fraction(presented: Presented, answer: Any, result: Result) -> float:
     if isinstance(q, NumericQuestion):
         got = _number(answer, q.unit)
         expected = numeric_answer(presented)
-        # Tolerance relative to the key (as LMSs do), not to the larger of the two numbers.
-        ok = abs(got - expected) <= max(q.rtol * abs(expected), q.atol)
+        ok = abs(got - expected) <= numeric_tolerance(q, expected)
         result.feedback.append("Correct." if ok else f"Got {format_number(got)}, expected {result.key}.")
         return 1.0 if ok else 0.0
     if isinstance(q, TextQuestion):
