@@ -75,7 +75,8 @@ def _v1_tables(metadata: sa.MetaData) -> None:
 
 
 def _v2_tables(metadata: sa.MetaData) -> None:
-    """The course server's tables: login tokens, the upload queue, quiz attempts."""
+    """The course server's tables: login tokens, the upload queue, quiz attempts, settings."""
+    _v2_settings(metadata)
     sa.Table(
         "tokens", metadata,
         sa.Column("id", sa.Integer, primary_key=True),
@@ -117,6 +118,15 @@ def _v2_tables(metadata: sa.MetaData) -> None:
         sa.Column("max_score", sa.Float, nullable=False),
         sa.Column("submitted_at", sa.Text, nullable=False),
         sa.Index("quiz_attempts_by_student", "student", "quiz"),
+    )
+
+
+def _v2_settings(metadata: sa.MetaData) -> None:
+    """Server-wide values every server process shares (the session signing key)."""
+    sa.Table(
+        "settings", metadata,
+        sa.Column("key", sa.Text, primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
     )
 
 
@@ -170,3 +180,4 @@ quiz_scores = TABLES["quiz_scores"]
 tokens = TABLES["tokens"]
 uploads = TABLES["uploads"]
 quiz_attempts = TABLES["quiz_attempts"]
+settings = TABLES["settings"]

@@ -1,0 +1,139 @@
+"""The server's grading queue: uploads from the gradebook's queue to the warm worker pool of
+`autograder batch` (the same `jobs.grade_group_job` in the same spawned processes, or on a
+Dask cluster with `--cluster`), and each result back into the gradebook.
+
+One thread claims uploads (fairly across students, see `store.claim_next`) while fewer than
+`jobs` are grading, and records each result as it arrives: the gradebook row and the upload's
+status change in one commit each, so a SIGKILL at any point leaves the upload ``queued`` or
+``grading`` (requeued on restart) and never two rows for one submission.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import secrets
+import shutil
+import tempfile
+import threading
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+from autograder import __version__
+from autograder.fingerprint import GradeFingerprint, config_digest
+from autograder.gradebook import Gradebook
+from autograder.intake import Submission, SubmissionError, load_submission
+from autograder.jobs import GradingSetup, grade_group_job, init_process
+from autograder.server import store
+
+
+def read_upload(folder: Path, filename: str, data: bytes) -> Submission:
+    """Intake of uploaded bytes by `autograder grade`'s own rules (written to `folder` first)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / filename
+    path.write_bytes(data)
+    return load_submission(path)
+
+
+class GradingService:
+    """Grades queued uploads in the background; `wake()` after adding one."""
+
+    def __init__(self, book: Gradebook, setup: GradingSetup, *, jobs: int = 1,
+                 cluster: str | None = None):
+        self.book, self.setup, self.jobs = book, setup, max(1, jobs)
+        self.fingerprint = GradeFingerprint(setup.grader, config_digest(setup.config_text))
+        self._cluster_address = cluster
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._scratch = Path(tempfile.mkdtemp(prefix="autograder-serve-"))
+        self._executor: Any = None
+        self._dask: tuple[Any, Any] | None = None
+        self._digests: dict[int, str] = {}  # upload id -> submission digest (the gradebook key)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> GradingService:
+        store.requeue(self.book)  # half-graded uploads of a killed server
+        if self._cluster_address:
+            from autograder.cluster import connect
+
+            client, cluster = connect(self._cluster_address)
+            self._dask = (client, cluster)
+            self._executor = client.get_executor(pure=False)
+        else:
+            self._executor = futures.ProcessPoolExecutor(
+                max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                initializer=init_process, initargs=(self.setup,))
+        self._thread = threading.Thread(target=self._run, name="grading-queue", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._dask is not None:
+            client, cluster = self._dask
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        inflight: dict[futures.Future, store.Upload] = {}
+        while not self._stop.is_set():
+            while len(inflight) < self.jobs:
+                claimed = store.claim_next(self.book, {u.student for u in inflight.values()})
+                if claimed is None:
+                    break
+                future = self._submit(claimed)
+                if future is not None:
+                    inflight[future] = claimed
+            if not inflight:
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+                continue
+            done, _ = futures.wait(list(inflight), timeout=0.2, return_when=futures.FIRST_COMPLETED)
+            for future in done:
+                self._record(inflight.pop(future), future)
+
+    def _submit(self, upload: store.Upload) -> futures.Future | None:
+        try:
+            submission = read_upload(self._scratch / str(upload.id), upload.filename,
+                                     store.content(self.book, upload.id))
+        except SubmissionError as exc:  # the intake at upload time passed: a changed rule
+            self._error(upload, str(exc), None)
+            return None
+        self._digests[upload.id] = submission.digest
+        return self._executor.submit(grade_group_job, [(submission, upload.student)],
+                                     secrets.randbits(31), self.setup)
+
+    def _record(self, upload: store.Upload, future: futures.Future) -> None:
+        shutil.rmtree(self._scratch / str(upload.id), ignore_errors=True)
+        digest = self._digests.pop(upload.id, None)
+        try:
+            [(status, payload)] = future.result()
+        except Exception as exc:  # noqa: BLE001 - a lost pool process or cluster task
+            status, payload = "error", f"grading process lost: {type(exc).__name__}: {exc}"
+        if status == "ok":
+            self.book.record(payload, fingerprint=self.fingerprint)
+            row = self.book.submission_id(upload.student, payload.digest, __version__)
+            store.finish(self.book, upload.id, "graded", row)
+        else:
+            message = payload if status == "error" else f"grading is unavailable on the server: {payload}"
+            self._error(upload, message, digest)
+
+    def _error(self, upload: store.Upload, message: str, digest: str | None) -> None:
+        self.book.record_error(upload.student, digest or upload.sha256, __version__,
+                               upload.filename, message, fingerprint=self.fingerprint)
+        store.finish(self.book, upload.id, "error",
+                     self.book.submission_id(upload.student, digest or upload.sha256, __version__),
+                     message.splitlines()[0] if message else "error")

@@ -1,0 +1,113 @@
+"""Instructor pages: the class table, a student's drill-down, regrade one or all, downloads."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from autograder import exports
+from autograder.server import store
+from autograder.server.auth import HTTPProblem, check_csrf, require
+from autograder.server.pages import render, scores_of
+
+
+def recorded_grades(request: Request) -> dict[str, dict[str, float | None]]:
+    """{student: {assignment: recorded score}} under each assignment's best/last and late policy."""
+    state = request.app.state
+    out: dict[str, dict[str, float | None]] = {s: {} for s in state.students}
+    for upload in store.uploads_of(state.book):
+        if upload.status != "graded" or not upload.submission_id:
+            continue
+        row = state.book.row(upload.submission_id)
+        if row is None or row.score is None:
+            continue
+        name, assignment = state.course.assignment(upload.assignment)
+        counted = assignment.recorded_score(row.score, bool(upload.late))
+        grades = out.setdefault(upload.student, {})
+        earlier = grades.get(name)
+        grades[name] = counted if earlier is None or assignment.recorded == "last" else max(earlier, counted)
+    return out
+
+
+async def class_table(request: Request) -> Response:
+    who = require(request, instructor=True)
+    state = request.app.state
+    grades = recorded_grades(request)
+    quiz_scores: dict[str, dict[str, float]] = {}
+    for q in state.book.quiz_scores():
+        quiz_scores.setdefault(q.student, {})[q.quiz] = q.score
+    quizzes = sorted({q for s in quiz_scores.values() for q in s})
+    counts: dict[str, int] = {}
+    for u in store.uploads_of(state.book):
+        counts[u.student] = counts.get(u.student, 0) + 1
+    students = [{"student": s, "uploads": counts.get(s, 0),
+                 "code": {a: grades.get(s, {}).get(a) for a in state.course.assignments},
+                 "quiz": {q: quiz_scores.get(s, {}).get(q) for q in quizzes}}
+                for s in sorted(set(grades) | set(quiz_scores))]
+    return render(request, "instructor.html.j2", who=who, students=students,
+                  assignments=list(state.course.assignments), quizzes=quizzes)
+
+
+async def student(request: Request) -> Response:
+    who = require(request, instructor=True)
+    name = request.path_params["student"]
+    state = request.app.state
+    uploads = store.uploads_of(state.book, name)
+    if name not in state.students and not uploads:
+        raise HTTPProblem(404, f"no student {name!r}")
+    return render(request, "instructor_student.html.j2", who=who, student=name, uploads=uploads,
+                  scores=scores_of(request, uploads), attempts=store.attempts(state.book, name))
+
+
+async def regrade(request: Request) -> Response:
+    """Regrade one upload (form field `upload`) or every graded one under the current grading.yaml.
+
+    A regrade records only when the fingerprint changed (the gradebook replaces the stale row);
+    under an unchanged grading.yaml the upload is linked to its existing row again.
+    """
+    require(request, instructor=True)
+    form = await request.form()
+    check_csrf(request, form.get("csrf") if isinstance(form.get("csrf"), str) else None)
+    book = request.app.state.book
+    chosen = form.get("upload")
+    if isinstance(chosen, str) and chosen:
+        if not chosen.isdigit() or store.upload(book, int(chosen)) is None:
+            raise HTTPProblem(404, f"no submission {chosen!r}")
+        ids = [int(chosen)]
+    else:
+        ids = [u.id for u in store.uploads_of(book) if u.status in ("graded", "error")]
+    store.requeue(book, upload_ids=ids)
+    request.app.state.grading.wake()
+    if request.headers.get("accept", "").startswith("application/json"):
+        from starlette.responses import JSONResponse
+
+        return JSONResponse({"requeued": ids})
+    return RedirectResponse("/instructor", status_code=303)
+
+
+def _export(request: Request, write, suffix: str, media: str) -> Response:
+    require(request, instructor=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / f"export{suffix}"
+        write(request.app.state.book, path)
+        body = path.read_bytes()
+    filename = {".csv": "grades.csv", ".html": "summary.html"}[suffix]
+    headers = {} if media == "text/html" else {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return Response(body, media_type=media, headers=headers)
+
+
+async def grades_csv(request: Request) -> Response:
+    return _export(request, exports.export_csv, ".csv", "text/csv")
+
+
+async def canvas_csv(request: Request) -> Response:
+    return _export(request, exports.export_canvas_csv, ".csv", "text/csv")
+
+
+async def summary(request: Request) -> Response:
+    return _export(request, exports.class_summary_html, ".html", "text/html")
+
+
+__all__ = ["HTMLResponse", "canvas_csv", "class_table", "grades_csv", "regrade", "student", "summary"]
