@@ -143,3 +143,15 @@ def _preview(items: Any, limit: int = 8) -> str:
     items = list(items)
     more = ", ..." if len(items) > limit else ""
     return "[" + ", ".join(repr(x) for x in items[:limit]) + more + "]"
+
+
+def expect_error(error: type[BaseException], fn: Any, *args: Any, what: str, **kwargs: Any) -> BaseException:
+    """Call ``fn(*args, **kwargs)`` and fail unless it raises `error`; return the exception."""
+    __tracebackhide__ = True  # learners see their check line, not the checker
+    try:
+        fn(*args, **kwargs)
+    except error as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - report whatever was raised instead
+        raise CheckFailure(f"{what}: got {type(exc).__name__} ({exc}), expected {error.__name__}") from None
+    raise CheckFailure(f"{what}: returned a value, expected it to raise {error.__name__}")

@@ -33,7 +33,8 @@ from autograder.course import OtterAssignment, load_course
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-CHECK_SUPPORT = ("checking.py", "tinylm.py", "impl.py", "contract.py")  # what the public checks import
+# What the public checks import, shipped as nlpt_checks/<name>.py with imports rewritten.
+CHECK_SUPPORT = ("checking.py", "inputs.py", "tinylm.py", "impl.py", "contract.py")
 FIXED_DATE = (2024, 1, 1, 0, 0, 0)
 SUPPORT_PACKAGE = "nlpt_checks"
 
@@ -157,7 +158,8 @@ def otter_test_files(lab: OtterAssignment, config_path: Path | None = None) -> d
 def support_files(lab: OtterAssignment) -> dict[str, str]:
     """`nlpt_checks/...` -> text: the public checks of the lab and what they import."""
     def rewrite(text: str) -> str:
-        return re.sub(r"\bautograder\.(checking|tinylm|impl|contract)\b", rf"{SUPPORT_PACKAGE}.\1", text)
+        names = "|".join(Path(name).stem for name in CHECK_SUPPORT)
+        return re.sub(rf"\bautograder\.({names})\b", rf"{SUPPORT_PACKAGE}.\1", text)
 
     files = {f"{SUPPORT_PACKAGE}/__init__.py": '"""Public checks for the otter export (generated)."""\n',
              f"{SUPPORT_PACKAGE}/checks/__init__.py": ""}

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from autograder.checking import CheckFailure
+from autograder.inputs import draw, randn
 from autograder.judge import DiagnosedFailure, clone_inputs, compare_outputs
 
 SDPA = "attention.scaled_dot_product_attention"
@@ -31,15 +32,6 @@ BF16_MHA = {"atol": 6e-2, "rtol": 6e-2}
 
 def tol_for(dtype: torch.dtype, bf16: dict) -> dict:
     return bf16 if dtype == torch.bfloat16 else {}
-
-
-def draw(rng: torch.Generator, low: int, high: int) -> int:
-    """An int in [low, high] from the test's generator."""
-    return int(torch.randint(low, high + 1, (1,), generator=rng))
-
-
-def randn(rng, *shape, dtype=torch.float64, device="cpu", scale=1.0):
-    return (torch.randn(*shape, generator=rng, dtype=torch.float64) * scale).to(device=device, dtype=dtype)
 
 
 def random_mask(rng, shape, device, p_keep=0.6, keep_first=True):

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from autograder.checking import assert_equal
+from autograder.inputs import draw
 
 # Characters the random texts are made of. No combining marks, zero-width joiners, variation
 # selectors or superscripts: there Python's \w and the Rust regex of `tokenizers` disagree.
@@ -26,11 +27,6 @@ PARAGRAPHS = [
     "東京の朝は早い。電車は人でいっぱいです。 Rockets 🚀🚀 at dawn, cheers 🎉🎉🎉!",
     "aaaa aaa aa a bbbb abab baba abba -- snake_case_names and CamelCaseNames under_scores__",
 ]
-
-
-def draw(rng: torch.Generator, low: int, high: int) -> int:
-    """A random int in [low, high]."""
-    return int(torch.randint(low, high + 1, (1,), generator=rng))
 
 
 def random_text(rng: torch.Generator, length: int, letters: str = LETTERS) -> str:

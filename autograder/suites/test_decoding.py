@@ -24,6 +24,7 @@ import pytest
 import torch
 
 from autograder.checking import CheckFailure
+from autograder.inputs import draw, randn
 from autograder.tinylm import TinyLM
 
 DTYPES = [torch.float64, torch.float32, torch.bfloat16]
@@ -39,18 +40,8 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def randint(rng, low, high):
-    """One integer in [low, high] (inclusive)."""
-    return int(torch.randint(low, high + 1, (1,), generator=rng))
-
-
 def uniform(rng, low, high):
     return low + (high - low) * float(torch.rand((), generator=rng, dtype=torch.float64))
-
-
-def randn(rng, *shape, scale=1.0, dtype=torch.float64, device="cpu"):
-    values = scale * torch.randn(*shape, generator=rng, dtype=torch.float64)
-    return values.to(dtype).to(device)
 
 
 def tiny_lm(rng, vocab_size, **kwargs):
@@ -77,7 +68,7 @@ TEMPERATURE = "decoding.apply_temperature"
 @pytest.mark.function(TEMPERATURE)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_temperature_random(judge, rng, device, dtype):
-    shape = [randint(rng, 1, 3) for _ in range(randint(rng, 0, 2))] + [randint(rng, 2, 40)]
+    shape = [draw(rng, 1, 3) for _ in range(draw(rng, 0, 2))] + [draw(rng, 2, 40)]
     logits = randn(rng, *shape, scale=3.0, dtype=dtype, device=device)
     cold, hot = uniform(rng, 0.2, 0.8), uniform(rng, 1.25, 4.0)
     judge.compare(TEMPERATURE, logits, cold)
@@ -114,19 +105,19 @@ TOP_K = "decoding.top_k_filter"
 @pytest.mark.function(TOP_K)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_top_k_random_with_ties(judge, rng, device, dtype):
-    vocab = randint(rng, 4, 30)
-    shape = [randint(rng, 1, 4) for _ in range(randint(rng, 1, 2))] + [vocab]
+    vocab = draw(rng, 4, 30)
+    shape = [draw(rng, 1, 4) for _ in range(draw(rng, 1, 2))] + [vocab]
     logits = torch.randint(-3, 4, shape, generator=rng).to(dtype).to(device)  # frequent ties
-    for k in (1, randint(rng, 2, vocab - 1), vocab, vocab + randint(rng, 1, 5)):
+    for k in (1, draw(rng, 2, vocab - 1), vocab, vocab + draw(rng, 1, 5)):
         judge.compare(TOP_K, logits, k)
 
 
 @pytest.mark.function(TOP_K)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_top_k_random_continuous(judge, rng, device, dtype):
-    vocab = randint(rng, 8, 60)
-    logits = randn(rng, randint(rng, 1, 5), vocab, scale=2.0, dtype=dtype, device=device)
-    judge.compare(TOP_K, logits, randint(rng, 1, vocab))
+    vocab = draw(rng, 8, 60)
+    logits = randn(rng, draw(rng, 1, 5), vocab, scale=2.0, dtype=dtype, device=device)
+    judge.compare(TOP_K, logits, draw(rng, 1, vocab))
 
 
 @pytest.mark.function(TOP_K)
@@ -188,10 +179,10 @@ def nucleus_case(rng, rows, vocab, dtype, device):
 @pytest.mark.function(TOP_P)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_top_p_random(judge, rng, device, dtype):
-    rows, vocab = (2, 8) if dtype == torch.bfloat16 else (randint(rng, 1, 4), randint(rng, 5, 40))
+    rows, vocab = (2, 8) if dtype == torch.bfloat16 else (draw(rng, 1, 4), draw(rng, 5, 40))
     logits, p = nucleus_case(rng, rows, vocab, dtype, device)
     judge.compare(TOP_P, logits, p)
-    judge.compare(TOP_P, logits, p, min_tokens_to_keep=randint(rng, 2, 4))
+    judge.compare(TOP_P, logits, p, min_tokens_to_keep=draw(rng, 2, 4))
 
 
 @pytest.mark.function(TOP_P)
@@ -226,9 +217,9 @@ PENALTY = "decoding.apply_repetition_penalty"
 @pytest.mark.function(PENALTY)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_repetition_penalty_random(judge, rng, device, dtype):
-    batch, vocab = randint(rng, 1, 4), randint(rng, 5, 30)
+    batch, vocab = draw(rng, 1, 4), draw(rng, 5, 30)
     logits = randn(rng, batch, vocab, scale=3.0, dtype=dtype, device=device)  # both signs
-    input_ids = torch.randint(0, vocab, (batch, randint(rng, 1, 2 * vocab)), generator=rng).to(device)
+    input_ids = torch.randint(0, vocab, (batch, draw(rng, 1, 2 * vocab)), generator=rng).to(device)
     for penalty in (uniform(rng, 1.05, 3.0), uniform(rng, 0.3, 0.95)):
         judge.compare(PENALTY, logits, input_ids, penalty)
 
@@ -258,21 +249,21 @@ GREEDY = "decoding.greedy_decode"
 
 @pytest.mark.function(GREEDY)
 def test_greedy_random_without_eos(judge, rng, device):
-    vocab = randint(rng, 10, 30)
+    vocab = draw(rng, 10, 30)
     model = tiny_lm(rng, vocab)
-    input_ids = prompts(rng, randint(rng, 1, 4), randint(rng, 1, 5), vocab, device)
-    judge.compare(GREEDY, model, input_ids, randint(rng, 1, 8))
+    input_ids = prompts(rng, draw(rng, 1, 4), draw(rng, 1, 5), vocab, device)
+    judge.compare(GREEDY, model, input_ids, draw(rng, 1, 8))
 
 
 @pytest.mark.function(GREEDY)
 @pytest.mark.parametrize("default_pad", [False, True], ids=["pad", "pad=eos"])
 def test_greedy_random_with_eos(judge, rng, device, default_pad):
-    vocab = randint(rng, 10, 30)
-    eos = randint(rng, 0, vocab - 1)
+    vocab = draw(rng, 10, 30)
+    eos = draw(rng, 0, vocab - 1)
     model = tiny_lm(rng, vocab, bias={eos: uniform(rng, 0.5, 2.0)})  # EOS fires at some steps
-    input_ids = prompts(rng, randint(rng, 2, 5), randint(rng, 1, 5), vocab, device, avoid=eos)
-    pad = None if default_pad else (eos + randint(rng, 1, vocab - 1)) % vocab
-    judge.compare(GREEDY, model, input_ids, randint(rng, 2, 9), eos_token_id=eos, pad_token_id=pad)
+    input_ids = prompts(rng, draw(rng, 2, 5), draw(rng, 1, 5), vocab, device, avoid=eos)
+    pad = None if default_pad else (eos + draw(rng, 1, vocab - 1)) % vocab
+    judge.compare(GREEDY, model, input_ids, draw(rng, 2, 9), eos_token_id=eos, pad_token_id=pad)
 
 
 @pytest.mark.function(GREEDY)
@@ -328,13 +319,13 @@ SAMPLE_SETTINGS = {
 @pytest.mark.function(SAMPLE)
 @pytest.mark.parametrize("name", SAMPLE_SETTINGS)
 def test_sample_random(judge, rng, device, name):
-    vocab = randint(rng, 10, 30)
-    eos = randint(rng, 0, vocab - 1)
+    vocab = draw(rng, 10, 30)
+    eos = draw(rng, 0, vocab - 1)
     model = tiny_lm(rng, vocab, bias={eos: uniform(rng, 0.0, 1.5)})
-    input_ids = prompts(rng, randint(rng, 1, 5), randint(rng, 1, 4), vocab, device, avoid=eos)
-    generator = torch.Generator(device=device).manual_seed(randint(rng, 0, 2**31 - 2))
-    pad = (eos + 1) % vocab if randint(rng, 0, 1) else None
-    judge.compare(SAMPLE, model, input_ids, randint(rng, 1, 8), eos_token_id=eos,
+    input_ids = prompts(rng, draw(rng, 1, 5), draw(rng, 1, 4), vocab, device, avoid=eos)
+    generator = torch.Generator(device=device).manual_seed(draw(rng, 0, 2**31 - 2))
+    pad = (eos + 1) % vocab if draw(rng, 0, 1) else None
+    judge.compare(SAMPLE, model, input_ids, draw(rng, 1, 8), eos_token_id=eos,
                   pad_token_id=pad, generator=generator, **SAMPLE_SETTINGS[name])
 
 
@@ -342,7 +333,7 @@ def test_sample_random(judge, rng, device, name):
 def test_sample_without_eos(judge, rng, device):
     model = tiny_lm(rng, 20, scale=1.5)
     input_ids = prompts(rng, 3, 2, 20, device)
-    generator = torch.Generator(device=device).manual_seed(randint(rng, 0, 2**31 - 2))
+    generator = torch.Generator(device=device).manual_seed(draw(rng, 0, 2**31 - 2))
     judge.compare(SAMPLE, model, input_ids, 6, temperature=1.3, top_p=0.9, generator=generator)
 
 
@@ -371,11 +362,11 @@ BEAM_CASES = [  # (num_beams, length_penalty, early_stopping, num_return_sequenc
 @pytest.mark.function(BEAM)
 @pytest.mark.parametrize("num_beams, length_penalty, early_stopping, num_return", BEAM_CASES)
 def test_beam_search_random(judge, rng, device, num_beams, length_penalty, early_stopping, num_return):
-    vocab = randint(rng, 12, 30)
-    eos = randint(rng, 0, vocab - 1)
+    vocab = draw(rng, 12, 30)
+    eos = draw(rng, 0, vocab - 1)
     model = tiny_lm(rng, vocab, bias={eos: uniform(rng, 0.5, 2.5)})  # EOS ends some hypotheses
-    input_ids = prompts(rng, 1, randint(rng, 1, 4), vocab, device, avoid=eos)
-    judge.compare(BEAM, model, input_ids, num_beams, randint(rng, 2, 7), length_penalty=length_penalty,
+    input_ids = prompts(rng, 1, draw(rng, 1, 4), vocab, device, avoid=eos)
+    judge.compare(BEAM, model, input_ids, num_beams, draw(rng, 2, 7), length_penalty=length_penalty,
                   eos_token_id=eos, early_stopping=early_stopping, num_return_sequences=num_return)
 
 
@@ -383,10 +374,10 @@ def test_beam_search_random(judge, rng, device, num_beams, length_penalty, early
 def test_beam_search_without_eos_scores(judge, rng, device):
     """Every hypothesis has max_new_tokens >= 2 tokens: with length_penalty=2 the scores are
     the sums divided by len**2, which a missing length penalty always gets wrong."""
-    vocab = randint(rng, 12, 24)
+    vocab = draw(rng, 12, 24)
     model = tiny_lm(rng, vocab)
     input_ids = prompts(rng, 1, 3, vocab, device)
-    judge.compare(BEAM, model, input_ids, 3, randint(rng, 2, 5), length_penalty=2.0,
+    judge.compare(BEAM, model, input_ids, 3, draw(rng, 2, 5), length_penalty=2.0,
                   num_return_sequences=2)
 
 

@@ -11,16 +11,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from autograder.inputs import draw
+
 CAUSAL = "masks.causal_mask"
 PADDING = "masks.padding_mask"
 CAUSAL_PADDING = "masks.causal_padding_mask"
 SLIDING = "masks.sliding_window_mask"
 ADDITIVE = "masks.additive_mask"
-
-
-def draw(rng: torch.Generator, low: int, high: int) -> int:
-    """An int in [low, high] from the test's generator."""
-    return int(torch.randint(low, high + 1, (1,), generator=rng))
 
 
 def random_ids(rng, batch, seq_len, pad_id, device):

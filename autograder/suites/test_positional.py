@@ -11,17 +11,13 @@ import pytest
 import torch
 
 from autograder.checking import CheckFailure, assert_close, assert_tensor
+from autograder.inputs import draw
 
 DTYPES = [torch.float64, torch.float32, torch.bfloat16]
 # bfloat16 RoPE: x, cos, sin, both products and the sum are each rounded to 8 significant bits
 # (relative 2^-9). With |x| <= 1 a correct answer computed in another order (say in float32,
 # rounded once at the end) can differ by up to about 6 * 2^-9; allow 8 * 2^-9.
 BF16_ROPE_ATOL = 8 * 2.0**-9
-
-
-def draw(rng: torch.Generator, low: int, high: int) -> int:
-    """A random int in [low, high]."""
-    return int(torch.randint(low, high + 1, (1,), generator=rng))
 
 
 def sinusoidal_atol(max_len: int) -> float:

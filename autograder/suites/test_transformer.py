@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from autograder.inputs import draw, randn
+
 LAYER_NORM = "transformer.layer_norm"
 GELU = "transformer.gelu"
 FFN = "transformer.feed_forward"
@@ -28,16 +30,6 @@ BF16_LAYER = {"atol": 1e-1, "rtol": 1e-1}
 
 def tol_for(dtype, bf16):
     return bf16 if dtype == torch.bfloat16 else {}
-
-
-def draw(rng: torch.Generator, low: int, high: int) -> int:
-    """An int in [low, high] from the test's generator."""
-    return int(torch.randint(low, high + 1, (1,), generator=rng))
-
-
-def randn(rng, *shape, dtype=torch.float64, device="cpu", scale=1.0, shift=0.0):
-    x = torch.randn(*shape, generator=rng, dtype=torch.float64) * scale + shift
-    return x.to(device=device, dtype=dtype)
 
 
 # --- layer_norm -----------------------------------------------------------------------------

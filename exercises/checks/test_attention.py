@@ -13,14 +13,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from autograder.checking import CheckFailure, assert_close
+from autograder.checking import CheckFailure, assert_close, expect_error
+from autograder.inputs import randn
 
 SDPA = "attention.scaled_dot_product_attention"
 PARAM_NAMES = ("w_q", "b_q", "w_k", "b_k", "w_v", "b_v", "w_o", "b_o")
-
-
-def randn(rng, *shape, dtype=torch.float64, device="cpu"):
-    return torch.randn(*shape, generator=rng, dtype=torch.float64).to(device=device, dtype=dtype)
 
 
 def unpack_pair(result, what):
@@ -43,16 +40,6 @@ def check_shape_and_dtype(got, shape, dtype, name):
         raise CheckFailure(f"{name}: got shape {tuple(got.shape)}, expected {tuple(shape)}")
     if got.dtype != dtype:
         raise CheckFailure(f"{name}: got dtype {got.dtype}, expected {dtype}")
-
-
-def expect_error(error, fn, *args, what):
-    try:
-        fn(*args)
-    except error:
-        return
-    except Exception as exc:  # noqa: BLE001 - report whatever was raised instead
-        raise CheckFailure(f"{what}: got {type(exc).__name__} ({exc}), expected {error.__name__}") from None
-    raise CheckFailure(f"{what}: returned a value, expected it to raise {error.__name__}")
 
 
 # --- scaled_dot_product_attention ----------------------------------------------------------

@@ -14,7 +14,7 @@ import math
 import pytest
 import torch
 
-from autograder.checking import CheckFailure, assert_close
+from autograder.checking import CheckFailure, assert_close, expect_error
 from autograder.tinylm import TinyLM
 
 NEG_INF = float("-inf")
@@ -27,17 +27,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def expect_error(error, fn, *args, what, **kwargs):
-    """Call fn and fail unless it raises `error`; return the exception."""
-    try:
-        fn(*args, **kwargs)
-    except error as exc:
-        return exc
-    except Exception as exc:  # noqa: BLE001 - report whatever was raised instead
-        raise CheckFailure(f"{what}: got {type(exc).__name__} ({exc}), expected {error.__name__}") from None
-    raise CheckFailure(f"{what}: returned a value, expected it to raise {error.__name__}")
 
 
 def check_unchanged(before, after, name):

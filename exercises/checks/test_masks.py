@@ -11,19 +11,9 @@ import torch
 import torch.nn as nn
 from torch.nn.attention.bias import causal_lower_right
 
-from autograder.checking import CheckFailure, assert_close
+from autograder.checking import assert_close, expect_error
 
 T, F = True, False
-
-
-def expect_error(error, fn, *args, what):
-    try:
-        fn(*args)
-    except error:
-        return
-    except Exception as exc:  # noqa: BLE001 - report whatever was raised instead
-        raise CheckFailure(f"{what}: got {type(exc).__name__} ({exc}), expected {error.__name__}") from None
-    raise CheckFailure(f"{what}: returned a value, expected it to raise {error.__name__}")
 
 
 # --- causal_mask ----------------------------------------------------------------------------
