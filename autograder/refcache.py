@@ -56,15 +56,11 @@ class ReferenceCache:
     def __init__(self, max_entries: int = 20_000):
         self._entries: dict[tuple[str, str], Any] = {}
         self.max_entries = max_entries
-        self.hits = 0
-        self.misses = 0
 
     def get_or_compute(self, name: str, args: tuple, kwargs: dict, compute: Callable[[], Any]) -> Any:
         key = (name, fingerprint((args, kwargs)))
         if key in self._entries:
-            self.hits += 1
             return clone_inputs(self._entries[key])
-        self.misses += 1
         value = compute()
         if len(self._entries) < self.max_entries:
             self._entries[key] = clone_inputs(value)

@@ -42,7 +42,6 @@ class RemoteImplementation:
         # share the wall clock, so a deadline would charge one for another's slowness).
         self.budget_s = budget_s
         self.used_s = 0.0
-        self.calls = 0
         # A function that timed out or ran out of memory once is not run again: each further
         # case would cost the whole timeout (an endless loop x 20 cases = minutes).
         self.poisoned: dict[str, str] = {}
@@ -64,7 +63,6 @@ class RemoteImplementation:
             if left <= 0:
                 raise SandboxFailure(f"{qualname}: not run, the submission's time limit was used up")
             timeout_s = min(timeout_s, left)
-        self.calls += 1
         started = time.monotonic()
         try:
             return self.worker.call(module, function, args, kwargs, timeout_s=timeout_s)
