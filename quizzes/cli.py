@@ -12,11 +12,13 @@ import json
 import sqlite3
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
+from rich.markup import escape
 
 from quizzes.loader import DEFAULT_BANKS, BankError, find_question, load_banks
 from quizzes.model import Bank
@@ -174,6 +176,9 @@ def _print_result(console, result: Result) -> None:
     console.print()
 
 
+MAX_TRIES = 3  # attempts per question at an answer that can be read, before it scores 0
+
+
 @main.command("take")
 @click.argument("topic")
 @click.option("--student", "-s", default=None, help="Student id (default: your login name).")
@@ -182,11 +187,14 @@ def _print_result(console, result: Result) -> None:
 def take(state: State, topic: str, student: str | None, quiz: str | None) -> None:
     """Take TOPIC's quiz in the terminal, with feedback after every question.
 
-    On a terminal it asks with prompts. When stdin is not a terminal it reads one answer per
-    line, in question order, so scripts can drive it:
+    Each question says how to answer it (a letter, letters separated by commas, C|A|B for an
+    order, 1=B|2=A for a matching, a number, a short text). An answer that cannot be read is
+    asked for again, up to 3 times, then scores 0. On a terminal it asks with prompts; when
+    stdin is not a terminal it reads one answer per line, in question order, so scripts can
+    drive it; the end of the input ends the quiz (unanswered questions score 0):
 
     \b
-      printf 'B\\nA, C\\ntrue\\n16\\nlayer norm\\nA|C|B\\n1=B|2=A\\n' | quiz take attention
+      printf 'B\\ntrue\\nA\\n16\\nC|A|B\\nA, C\\nB\\nD\\nlayer norm\\n' | quiz take finetuning
     """
     from rich.console import Console
     from rich.markdown import Markdown
@@ -200,25 +208,43 @@ def take(state: State, topic: str, student: str | None, quiz: str | None) -> Non
     console.print(f"[bold]{bank.title}[/bold] · {len(presented)} questions · student {student}\n")
     answers = _answer_lines(interactive)
     total = 0.0
+    answered = 0
     for n, p in enumerate(presented, 1):
         try:
             console.print(Panel(Markdown(question_markdown(p, n, len(presented)))))
         except RenderError as exc:
             raise QuizUsageError(f"template error: {exc}") from None
-        if interactive and p.type == "matching":
-            answer: Any = _ask_matching(p)
-        else:
-            answer = next(answers)
-        if answer is None:
-            answer = ""
-        if not interactive:
-            console.print(f"Your answer: {answer}", markup=False)
-        result = score(p.question, p, answer)
+        result = _ask_until_readable(console, p, answers, interactive)
+        if result is None:
+            console.print(f"Input ended: {answered} of {len(presented)} questions answered; "
+                          "the others score 0.", markup=False)
+            break
+        answered += 1
         total += result.score
         _print_result(console, result)
     maximum = sum(p.points for p in presented)
     percent = 100 * total / maximum if maximum else 0
     console.print(f"[bold]Total: {total:g} / {maximum:g} points ({percent:.0f}%)[/bold]")
+
+
+def _ask_until_readable(console, p, answers: Iterator[str | None], interactive: bool) -> Result | None:
+    """Score the learner's answer to ``p``, asking again (MAX_TRIES in all) while it cannot be
+    read. None when the input ends first."""
+    for attempt in range(1, MAX_TRIES + 1):
+        try:
+            answer: Any = _ask_matching(p) if interactive and p.type == "matching" else next(answers)
+        except EOFError:  # Ctrl-D at a rich prompt
+            return None
+        if answer is None:
+            return None
+        if not interactive:
+            console.print(f"Your answer: {answer}", markup=False)
+        result = score(p.question, p, answer)
+        if result.error is None or attempt == MAX_TRIES:
+            return result
+        console.print(f"[yellow]Could not read that answer:[/yellow] {escape(result.error)}. "
+                      f"Try again ({MAX_TRIES - attempt} tr{'y' if MAX_TRIES - attempt == 1 else 'ies'} left).")
+    raise AssertionError("unreachable: the last attempt returns")
 
 
 def _ask_matching(p) -> dict[str, str]:
@@ -286,7 +312,9 @@ def read_responses(path: Path, fmt: str) -> list[Response]:
         where = f"{path}:{reader.line_num}"
         if any(row.get(c) is None for c in RESPONSE_COLUMNS):
             raise QuizUsageError(f"{where}: expected {len(reader.fieldnames)} columns")
-        rows.append(Response(row["student"].strip(), row["quiz"].strip(), row["question"].strip(), row["answer"], where))
+        rows.append(
+            Response(row["student"].strip(), row["quiz"].strip(), row["question"].strip(), row["answer"], where)
+        )
     return rows
 
 
@@ -324,7 +352,7 @@ def score_responses(banks: dict[str, Bank], responses: list[Response]) -> tuple[
                 "feedback": result.feedback,
             }
         )
-    for (student, quiz), entry in quizzes.items():
+    for (_student, quiz), entry in quizzes.items():
         points = {q["question"]: q["max_score"] for q in entry.questions}
         if quiz in banks:
             points.update({q.id: q.points for q in banks[quiz].questions})

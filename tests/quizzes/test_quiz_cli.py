@@ -76,11 +76,72 @@ def test_take_from_stdin_gives_the_hand_worked_total(quiz, demo_bank):
     assert "4 of 5 items in the right relative order." in result.output
 
 
-def test_take_with_too_few_lines_scores_the_rest_zero(quiz):
+def test_take_with_too_few_lines_ends_cleanly_and_scores_the_rest_zero(quiz):
     result = quiz("take", "demo", "--student", "tess", input="Keep the score variance near one (zebra)\n")
     assert result.exit_code == 0, result.output
+    assert "Input ended: 1 of 7 questions answered; the others score 0." in result.output
     assert "Total: 2 / 8 points (25%)" in result.output
-    assert "No answer given." in result.output
+    assert "Question 3 of 7" not in result.output  # stops at the end of input, no more prompts
+    assert "Traceback" not in result.output
+
+
+def test_take_on_empty_input_ends_cleanly(quiz):
+    result = quiz("take", "demo", "--student", "tess", input="")
+    assert result.exit_code == 0, result.output
+    assert "Input ended: 0 of 7 questions answered" in result.output
+    assert "Total: 0 / 8 points (0%)" in result.output
+
+
+def test_take_asks_again_on_an_unreadable_answer(quiz):
+    # "Z" is no choice letter and "maybe" is no truth value: each is asked again, not scored 0.
+    lines = ["Z", CORRECT, "GPT-2|LLaMA", "maybe", "yes"]
+    result = quiz("take", "demo", "--student", "tess", input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("Could not read that answer") == 2
+    assert "unknown choice 'Z'" in result.output
+    # 2 (single) + 1 (multiple net_correct, both right) + 1 (truefalse) of 8, then input ends.
+    assert "Input ended: 3 of 7 questions answered" in result.output
+    assert "Total: 4 / 8 points (50%)" in result.output
+
+
+def test_take_gives_up_after_three_unreadable_answers(quiz):
+    result = quiz("take", "demo", "--student", "tess", input="Z\nY\nX\n")
+    assert result.output.count("Could not read that answer") == 2  # the 3rd attempt is scored
+    assert "✘ 0 / 2" in result.output
+    assert "Input ended: 1 of 7 questions answered" in result.output
+
+
+def test_take_accepts_the_formats_its_prompts_advertise(quiz, demo_bank):
+    """The hints printed under each question (render.LINE_HINTS), typed literally."""
+    from quizzes.render import LINE_HINTS
+
+    result = quiz("take", "demo", "--student", "tess", input="")
+    for kind, hint in LINE_HINTS.items():
+        example = hint.split("e.g. ")[-1] if "e.g. " in hint else None
+        if example is None:
+            continue
+        q = next(q for q in demo_bank.questions if q.type == kind)
+        from quizzes.scoring import score
+
+        assert score(q, present(q, "tess", "demo"), example).error is None, (kind, example)
+    assert result.exit_code == 0
+
+
+def test_take_help_example_works():
+    """The printf line in `quiz take --help`, run as written against the shipped banks."""
+    import re
+
+    runner = CliRunner()
+    help_text = runner.invoke(main, ["take", "--help"]).output
+    m = re.search(r"printf '([^']*)' \| quiz take (\S+)", help_text)
+    assert m, help_text
+    typed = m.group(1).encode().decode("unicode_escape")
+    for student in ("alice", "bob", "learner"):  # any student's variant reads these answers
+        result = runner.invoke(main, ["take", m.group(2), "--student", student], input=typed)
+        assert result.exit_code == 0, result.output
+        assert "Could not read" not in result.output, result.output
+        assert "Input ended" not in result.output  # one line per question, no more, no fewer
+        assert "Total:" in result.output
 
 
 def responses_csv(demo_bank, truefalse="false"):
