@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from autograder.sandbox.wire import WireError, plain_value
+from autograder.plain_values import PlainValueError, plain_value
 from autograder.tensor_text import side_by_side
 
 # Default tolerances per dtype (atol, rtol). float64 leaves room for a different but exact
@@ -111,7 +111,7 @@ def assert_equal(got: Any, expected: Any, *, name: str = "output") -> None:
     __tracebackhide__ = True  # learners see their check line, not the checker
     try:
         got = plain_value(got)
-    except WireError as exc:
+    except PlainValueError as exc:
         raise CheckFailure(f"{name}: {exc}") from None
     if type(got) is not type(expected):
         raise CheckFailure(

@@ -30,11 +30,13 @@ import nbformat
 from autograder import __version__
 from autograder.contract import public_functions
 from autograder.course import OtterAssignment, load_course
+from autograder.import_closure import import_closure
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-# What the public checks import, shipped as nlpt_checks/<name>.py with imports rewritten.
-CHECK_SUPPORT = ("checking.py", "inputs.py", "tinylm.py", "impl.py", "contract.py")
+# What the runner imports first; with what the lab's checks import, the closure is shipped as
+# nlpt_checks/<name>.py with imports rewritten (import_closure.py).
+RUNNER_IMPORTS = ("impl",)
 FIXED_DATE = (2024, 1, 1, 0, 0, 0)
 SUPPORT_PACKAGE = "nlpt_checks"
 
@@ -157,17 +159,20 @@ def otter_test_files(lab: OtterAssignment, config_path: Path | None = None) -> d
 
 def support_files(lab: OtterAssignment) -> dict[str, str]:
     """`nlpt_checks/...` -> text: the public checks of the lab and what they import."""
+    checks = {module: (PROJECT_ROOT / "exercises" / "checks" / f"test_{module}.py").read_text(encoding="utf-8")
+              for module in lab.modules}
+    support = import_closure(RUNNER_IMPORTS, PROJECT_ROOT / "autograder", checks.values())
+
     def rewrite(text: str) -> str:
-        names = "|".join(Path(name).stem for name in CHECK_SUPPORT)
-        return re.sub(rf"\bautograder\.({names})\b", rf"{SUPPORT_PACKAGE}.\1", text)
+        return re.sub(rf"\bautograder\.({'|'.join(support)})\b", rf"{SUPPORT_PACKAGE}.\1", text)
 
     files = {f"{SUPPORT_PACKAGE}/__init__.py": '"""Public checks for the otter export (generated)."""\n',
              f"{SUPPORT_PACKAGE}/checks/__init__.py": ""}
-    for name in CHECK_SUPPORT:
-        files[f"{SUPPORT_PACKAGE}/{name}"] = rewrite((PROJECT_ROOT / "autograder" / name).read_text(encoding="utf-8"))
-    for module in lab.modules:
-        check = PROJECT_ROOT / "exercises" / "checks" / f"test_{module}.py"
-        files[f"{SUPPORT_PACKAGE}/checks/test_{module}.py"] = rewrite(check.read_text(encoding="utf-8"))
+    for name in support:
+        files[f"{SUPPORT_PACKAGE}/{name}.py"] = rewrite(
+            (PROJECT_ROOT / "autograder" / f"{name}.py").read_text(encoding="utf-8"))
+    for module, text in checks.items():
+        files[f"{SUPPORT_PACKAGE}/checks/test_{module}.py"] = rewrite(text)
     files[f"{SUPPORT_PACKAGE}/runner.py"] = _render("otter_runner.py.j2", modules=repr(tuple(lab.modules)))
     return files
 

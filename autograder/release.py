@@ -33,12 +33,15 @@ import yaml
 
 from autograder import notebooks
 from autograder.course import load_course
+from autograder.import_closure import ClosureError, import_closure
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "nlp_selfcheck"  # the bundle's name for the shipped autograder modules
 MARKER = "MANIFEST.json"
 BUNDLE_KIND = "nlp-transformers student bundle"
-SEED_MODULES = ("plugin", "selfcheck")  # what the bundle's pytest and notebooks import first
+SEED_MODULES = ("plugin", "selfcheck")
+# quiz files that run the course server (autograder.server): `quiz serve` says so in the bundle
+COURSE_ONLY_QUIZ_FILES = ("server.py",)
 
 PYTEST_INI = """\
 [pytest]
@@ -119,44 +122,13 @@ def rewrite_imports(source: str, package: str = PACKAGE) -> str:
     return "\n".join(_IMPORT.sub(rf"\1\2 {package}", line) for line in source.splitlines()) + "\n"
 
 
-def _module_level_imports(source: str, own: str) -> set[str]:
-    """Names of autograder modules imported at module level (absolute or relative)."""
-    found = set()
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module:
-                found.add(node.module.split(".")[0])
-            elif node.level == 0 and node.module and node.module.split(".")[0] == own:
-                parts = node.module.split(".")
-                if len(parts) > 1:
-                    found.add(parts[1])
-                else:  # from autograder import x
-                    found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                parts = alias.name.split(".")
-                if parts[0] == own and len(parts) > 1:
-                    found.add(parts[1])
-    return found
-
-
 def plugin_modules(root: Path = ROOT) -> list[str]:
     """The autograder modules the bundle needs: closure of module-level imports."""
-    package_dir = root / "autograder"
-    pending = list(SEED_MODULES)
-    for check in sorted((root / "exercises" / "checks").glob("test_*.py")):
-        pending += sorted(_module_level_imports(check.read_text(encoding="utf-8"), "autograder"))
-    needed: set[str] = set()
-    while pending:
-        name = pending.pop()
-        if name in needed:
-            continue
-        path = package_dir / f"{name}.py"
-        if not path.is_file():
-            raise ReleaseError(f"the bundle needs autograder/{name}.py, which does not exist")
-        needed.add(name)
-        pending += sorted(_module_level_imports(path.read_text(encoding="utf-8"), "autograder"))
-    return sorted(needed)
+    checks = [p.read_text(encoding="utf-8") for p in sorted((root / "exercises" / "checks").glob("test_*.py"))]
+    try:
+        return import_closure(SEED_MODULES, root / "autograder", checks)
+    except ClosureError as exc:
+        raise ReleaseError(str(exc)) from None
 
 
 # --- quiz banks ---------------------------------------------------------------------------
@@ -337,7 +309,8 @@ def build_release(out: Path | str, *, root: Path = ROOT, banks_dir: Path | None 
     quizzes_dir = root / "quizzes"
     for path in sorted(quizzes_dir.rglob("*")):
         rel = path.relative_to(quizzes_dir)
-        if path.is_dir() or rel.parts[0] == "banks" or "__pycache__" in rel.parts or path.suffix == ".pyc":
+        if (path.is_dir() or rel.parts[0] == "banks" or "__pycache__" in rel.parts or path.suffix == ".pyc"
+                or rel.as_posix() in COURSE_ONLY_QUIZ_FILES):
             continue
         files[f"quizzes/{rel.as_posix()}"] = path.read_text(encoding="utf-8")
     files["quizzes/__main__.py"] = QUIZ_MAIN

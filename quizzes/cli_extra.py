@@ -125,14 +125,22 @@ def serve_cmd(ctx: click.Context, host: str, port: int, student: str | None, stu
     asks for a student id.
     """
     from quizzes.loader import BankError
-    from quizzes.server import STUDENT_ID, ServeConfig, make_server
 
+    try:  # the student bundle ships the quiz engine without the course server
+        from quizzes.server import STUDENT_ID, ServeConfig, make_server
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(
+            f"quiz serve runs the course server, which is not installed here ({exc.name} is missing); "
+            "practise in the terminal with `quiz take TOPIC` or in the lab notebooks") from None
     if student is not None and not STUDENT_ID.match(student):
         raise click.BadParameter("expected 1-64 letters, digits or ._@+-", param_hint="--student")
     config = ServeConfig(banks_dir=banks_dir or _state(ctx).banks_dir, student=student,
                          student_header=student_header)
     try:
         server = make_server(host, port, config, verbose=not quiet)
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(f"quiz serve needs {exc.name}, which is not installed here "
+                                   "(pip install -e . in the course project)") from None
     except BankError as exc:
         raise _usage_error("invalid quiz bank(s):\n" + "\n".join(exc.messages)) from None
     except OSError as exc:

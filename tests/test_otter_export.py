@@ -97,6 +97,22 @@ def test_layout_and_points(exported):
         assert f"points = {expected[name[:-3]]:g}\n" in text
 
 
+def test_shipped_support_never_imports_the_course_package(exported):
+    """The export runs where this project is not installed: every import of the shipped
+    checks and their support modules reaches nlpt_checks, never autograder."""
+    import ast
+
+    for lab in ("lab_2_3_1", "lab_2_3_2"):
+        with zipfile.ZipFile(exported / lab / "autograder.zip") as archive:
+            shipped = {n: archive.read(n).decode() for n in archive.namelist() if n.endswith(".py")}
+        assert "files/nlpt_checks/tensor_text.py" in shipped  # reached through checking.py
+        for name, text in shipped.items():
+            for node in ast.walk(ast.parse(text)):
+                modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+                assert all(m.split(".")[0] != "autograder" for m in modules), (name, modules)
+
+
 def test_student_notebook_holds_stubs_not_solutions(exported):
     notebook = nbformat.read(exported / "lab_2_3_1" / "student" / "lab_2_3_1.ipynb", as_version=4)
     assert notebook.metadata["otter"]["assignment_name"] == "lab_2_3_1"

@@ -22,7 +22,8 @@ Trust: the decoder never unpickles and never builds an object from a type named 
 tensors are rebuilt from safetensors bytes, so a tensor subclass (or any object with a rigged
 ``__eq__``) cannot come back. The encoder checks exact types (``type(x) is ...``) and refuses
 everything else with a message naming the type. Both sides bound every size (:class:`Limits`).
-This module imports only the standard library, torch and safetensors: it runs inside the sandbox.
+This module imports only the standard library, torch, safetensors and
+:mod:`autograder.plain_values`: it runs inside the sandbox.
 """
 from __future__ import annotations
 
@@ -31,12 +32,13 @@ import json
 import math
 import os as _os
 import struct
-import sys as _sys
 from dataclasses import dataclass
 
 import torch
 from safetensors import TensorSpec, serialize
 from safetensors.torch import load as _st_load
+
+from autograder import plain_values
 
 __all__ = [
     "FrameReader",
@@ -135,70 +137,19 @@ def _describe_refused(obj, path: tuple) -> str:
             "None, lists, tuples and dicts are accepted")
 
 
-def _numpy_plain(x):
-    """A numpy scalar or 0-d array as the Python number it holds; None for anything else.
-
-    numpy is looked up, never imported: a value of a numpy type means numpy is loaded already.
-    """
-    np = _sys.modules.get("numpy")
-    if np is None or not isinstance(x, (np.generic, np.ndarray)):
-        return None
-    if isinstance(x, np.ndarray) and x.ndim != 0:
-        return None  # arrays are not plain values (the contract returns tensors)
-    value = x.item()
-    return value if type(value) in (bool, int, float, str, bytes) else None
-
-
 def plain_value(obj, limits: Limits = DEFAULT_LIMITS):
-    """`obj` with dict/list/tuple subclasses and numpy scalars turned into plain values.
+    """:func:`autograder.plain_values.plain_value` within `limits`, failing as a wire error.
 
-    Runs in the worker on a student's return value before :func:`encode_value`: a
-    ``Counter``, ``defaultdict``, ``OrderedDict``, namedtuple or ``numpy.int64`` becomes the
-    plain dict/list/tuple/number a correct answer could have returned (the contract compares
-    values, not classes). Everything else is left as it is for the encoder to accept or refuse,
-    so nothing can come out of this that a plain return value could not carry. A value that
-    needs no change is returned as is (no copy). Raises :class:`WireError` past the limits and
-    :class:`RefusedType` when a subclass's own methods fail while it is read.
+    Runs in the worker on a student's return value before :func:`encode_value`. Raises
+    :class:`WireError` past the limits and :class:`RefusedType` when a subclass's own methods
+    fail while it is read.
     """
-    count = [0]
-
-    def conv(x, depth: int):
-        count[0] += 1
-        if count[0] > limits.max_items:
-            raise WireError(f"more than {limits.max_items} values in one message")
-        if depth > limits.max_depth:
-            raise WireError(f"nesting deeper than {limits.max_depth} levels")
-        t = type(x)
-        if t is list:
-            items = [conv(v, depth + 1) for v in x]
-            return x if all(a is b for a, b in zip(items, x)) else items
-        if t is tuple:
-            items = tuple(conv(v, depth + 1) for v in x)
-            return x if all(a is b for a, b in zip(items, x)) else items
-        if t is dict:
-            pairs = [(conv(k, depth + 1), conv(v, depth + 1)) for k, v in x.items()]
-            same = all(a is k and b is v for (a, b), (k, v) in zip(pairs, x.items()))
-            return x if same else dict(pairs)
-        if t in (bool, int, float, str, bytes) or x is None:
-            return x
-        if isinstance(x, (dict, list, tuple)) and not isinstance(x, torch.Size):
-            try:  # the subclass's own iteration (an OrderedDict keeps its order)
-                if isinstance(x, dict):
-                    return {conv(k, depth + 1): conv(v, depth + 1) for k, v in x.items()}
-                items = [conv(v, depth + 1) for v in x]
-            except WireError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a subclass's methods may raise anything
-                raise RefusedType(f"a {t.__qualname__} that could not be read: "
-                                  f"{type(exc).__name__}") from None
-            return items if isinstance(x, list) else tuple(items)
-        number = _numpy_plain(x)
-        return x if number is None else number
-
     try:
-        return conv(obj, 0)
-    except RecursionError:
-        raise WireError("nesting too deep") from None
+        return plain_values.plain_value(obj, max_items=limits.max_items, max_depth=limits.max_depth)
+    except plain_values.UnreadableValue as exc:
+        raise RefusedType(str(exc)) from None
+    except plain_values.PlainValueError as exc:
+        raise WireError(str(exc)) from None
 
 
 def encode_value(obj, limits: Limits = DEFAULT_LIMITS):
