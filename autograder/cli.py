@@ -304,6 +304,7 @@ def gradescope(out_zip: Path, torch_version: str | None, timeout_s: int | None) 
     from autograder.gradescope import BundleError, build_bundle
 
     try:
+        prepare_file(out_zip, "OUT_ZIP")
         info = build_bundle(out_zip, torch_version=torch_version, timeout_s=timeout_s)
     except (BundleError, YamlError) as exc:
         click.echo(f"error: {exc}", err=True)
@@ -346,6 +347,12 @@ def export_otter(out: Path, labs: tuple[str, ...], solutions: bool, config_path:
 from autograder.similarity.command import similarity_command  # noqa: E402
 
 main.add_command(similarity_command)
+
+# The course server (autograder/server): `serve` and `tokens`.
+from autograder.server.command import serve_command, tokens_command  # noqa: E402
+
+main.add_command(serve_command)
+main.add_command(tokens_command)
 
 
 if __name__ == "__main__":

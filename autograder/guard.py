@@ -65,4 +65,5 @@ class GuardedGroup(click.Group):
                 KeyboardInterrupt, GeneratorExit):
             raise
         except Exception as exc:  # noqa: BLE001 - the point of this class
-            ctx.exit(report_crash(ctx.find_root().info_name or "autograder", exc))
+            name = (ctx.find_root().info_name or "autograder").split()[-1]
+            ctx.exit(report_crash(name.rsplit(".", 1)[0] if name.endswith(".cli") else name, exc))

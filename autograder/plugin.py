@@ -79,6 +79,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "weight(w): share of the function's points this case carries (default 1)"
     )
+    spec = config.getoption("--impl", "exercises")
+    if spec != "exercises":  # a wrong spec is one usage line, not an error per check
+        try:
+            load_implementation(spec)
+        except ImplementationError as exc:
+            raise pytest.UsageError(str(exc)) from None
     seed = config.getoption("--seed", None)
     config.stash[SEED_KEY] = secrets.randbits(31) if seed is None else seed
     threads = config.getoption("--torch-threads", 1)

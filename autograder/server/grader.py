@@ -61,12 +61,16 @@ class GradingService:
             self._dask = (client, cluster)
             self._executor = client.get_executor(pure=False)
         else:
-            self._executor = futures.ProcessPoolExecutor(
-                max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                initializer=init_process, initargs=(self.setup,))
+            self._executor = self._local_pool()
         self._thread = threading.Thread(target=self._run, name="grading-queue", daemon=True)
         self._thread.start()
         return self
+
+    def _local_pool(self) -> futures.ProcessPoolExecutor:
+        # spawn: a fresh interpreter per grading process (forking after torch is unsafe)
+        return futures.ProcessPoolExecutor(
+            max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
+            initializer=init_process, initargs=(self.setup,))
 
     def stop(self) -> None:
         self._stop.set()
@@ -123,6 +127,10 @@ class GradingService:
             [(status, payload)] = future.result()
         except Exception as exc:  # noqa: BLE001 - a lost pool process or cluster task
             status, payload = "error", f"grading process lost: {type(exc).__name__}: {exc}"
+            if isinstance(exc, futures.process.BrokenProcessPool):
+                # A broken pool refuses every later job: start a fresh one for the next uploads.
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._local_pool()
         if status == "ok":
             self.book.record(payload, fingerprint=self.fingerprint)
             row = self.book.submission_id(upload.student, payload.digest, __version__)

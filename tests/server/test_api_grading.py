@@ -1,0 +1,50 @@
+"""The JSON API graded by the warm pool: upload, watch the status, read the results.json-shaped
+answer; a mistake gets its hint; each student sees only their own submissions."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from autograder.config import load_config
+from conftest import mistake_zip, reference_zip, wait_graded
+
+
+def test_upload_is_graded_by_the_pool_and_recorded_once(graded_course, tmp_path):
+    total = load_config().total_points
+    with graded_course.client("alice") as alice:
+        answer = alice.post("/api/submissions", files={"file": ("lab.zip", reference_zip(tmp_path))})
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["status"] == "queued"
+        upload_id = answer.json()["id"]
+        graded = wait_graded(alice, upload_id)
+        assert graded["status"] == "graded", graded
+        assert graded["score"] == graded["max_score"] == total  # the reference earns every point
+        assert graded["tests"] and all(t["score"] == t["max_score"] for t in graded["tests"])
+        assert [u["id"] for u in alice.get("/api/submissions").json()] == [upload_id]
+        report = alice.get(f"/submissions/{upload_id}/report")
+        assert report.status_code == 200 and "<html" in report.text.lower()
+    # the same bytes again: a second upload row, but the gradebook keeps one graded row
+    with graded_course.client("alice") as alice:
+        again = alice.post("/api/submissions", files={"file": ("lab.zip", reference_zip(tmp_path))}).json()
+        assert wait_graded(alice, again["id"])["score"] == total
+    rows = graded_course.book.query(sa.text("SELECT COUNT(*) FROM submissions WHERE student = 'alice'"))
+    assert rows[0][0] == 1
+    with graded_course.client("bob") as bob:  # bob sees none of it
+        assert bob.get("/api/submissions").json() == []
+        assert bob.get(f"/api/submissions/{upload_id}").status_code == 404
+        assert bob.get(f"/submissions/{upload_id}/report").status_code == 404
+    with graded_course.client() as nobody:
+        assert nobody.get(f"/api/submissions/{upload_id}").status_code == 401
+    with graded_course.client("instructor") as teacher:  # the instructor sees everyone's
+        assert upload_id in [u["id"] for u in teacher.get("/api/submissions").json()]
+
+
+def test_a_mistake_loses_its_points_and_gets_its_hint(graded_course, tmp_path):
+    with graded_course.client("bob") as bob:
+        upload_id = bob.post("/api/submissions",
+                             files={"file": ("bob.zip", mistake_zip(tmp_path, "attention.no_scale"))}).json()["id"]
+        graded = wait_graded(bob, upload_id)
+    assert graded["status"] == "graded" and graded["score"] < graded["max_score"]
+    failed = [t for t in graded["tests"] if t["score"] < t["max_score"]]
+    assert failed and all("scaled_dot_product_attention" in t["name"] or "multi_head" in t["name"]
+                          for t in failed), [t["name"] for t in failed]
+    assert any("sqrt" in t["output"].lower() or "scal" in t["output"].lower() for t in failed)
