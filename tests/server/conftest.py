@@ -67,7 +67,7 @@ def wait_graded(client: httpx.Client, upload_id: int, timeout_s: float = 240) ->
 
 
 def start_course(location, *, course: Course | None = None, grading: bool = True,
-                 banks: Path = BANKS) -> tuple[Course_, ServerHandle]:
+                 banks: Path = BANKS, issue_tokens: bool = True) -> tuple[Course_, ServerHandle]:
     book = Gradebook(location)
     service = GradingService(book, GradingSetup.from_path(None), jobs=1) if grading else None
     app = create_app(Settings(banks_dir=banks, course=course or Course(), book=book,
@@ -75,8 +75,10 @@ def start_course(location, *, course: Course | None = None, grading: bool = True
     server = ServerHandle(app, "127.0.0.1", 0, verbose=False).start()
     if service:
         service.start()
-    issued = {s: tokens.issue(book, s) for s in STUDENTS}
-    issued["instructor"] = tokens.issue(book, tokens.INSTRUCTOR, tokens.INSTRUCTOR)
+    issued = {}
+    if issue_tokens:
+        issued = {s: tokens.issue(book, s) for s in STUDENTS}
+        issued["instructor"] = tokens.issue(book, tokens.INSTRUCTOR, tokens.INSTRUCTOR)
     return Course_(f"http://127.0.0.1:{server.server_address[1]}", book, issued, service), server
 
 
@@ -102,6 +104,14 @@ def stop_course(course: Course_, server: ServerHandle) -> None:
 def graded_course(tmp_path_factory):
     """A server that grades (one warm pool process): shared by a module's tests."""
     course, server = start_course(tmp_path_factory.mktemp("course") / "grades.sqlite")
+    yield course
+    stop_course(course, server)
+
+
+@pytest.fixture(scope="module")
+def shared_quiet_course(tmp_path_factory):
+    """A never-grading server shared by a module's tests (each test uses its own data)."""
+    course, server = start_course(tmp_path_factory.mktemp("quiet") / "grades.sqlite", grading=False)
     yield course
     stop_course(course, server)
 

@@ -3,9 +3,9 @@ answer; a mistake gets its hint; each student sees only their own submissions.""
 from __future__ import annotations
 
 import sqlalchemy as sa
+from conftest import mistake_zip, reference_zip, wait_graded
 
 from autograder.config import load_config
-from conftest import mistake_zip, reference_zip, wait_graded
 
 
 def test_upload_is_graded_by_the_pool_and_recorded_once(graded_course, tmp_path):
