@@ -17,6 +17,7 @@ from autograder.guard import GuardedGroup
 from autograder.intake import SubmissionError
 from autograder.outputs import (
     EXIT_ENVIRONMENT,
+    EXIT_INTERNAL,
     EXIT_SUBMISSION,
     EXIT_USAGE,
     prepare_dir,
@@ -48,10 +49,17 @@ def main() -> None:
               help="what to check: exercises, reference, mistake:<id> or path:<dir>")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def check(impl: str, pytest_args: tuple[str, ...]) -> None:
-    """Run the public checks in-process (same as `pytest exercises`)."""
+    """Run the public checks in-process (same as `pytest exercises`).
+
+    Exit codes: 0 every check passed, 1 some check failed, 2 bad usage (an unknown --impl or
+    --function, a pytest option that does not exist, nothing selected).
+    """
     import pytest
 
-    sys.exit(pytest.main([str(CHECKS_DIR), "--impl", impl, *pytest_args]))
+    code = pytest.main([str(CHECKS_DIR), "--impl", impl, *pytest_args])
+    # pytest's own codes (4 usage, 5 nothing collected) read as this command line's
+    sys.exit({pytest.ExitCode.USAGE_ERROR: EXIT_USAGE, pytest.ExitCode.NO_TESTS_COLLECTED: EXIT_USAGE,
+              pytest.ExitCode.INTERNAL_ERROR: EXIT_INTERNAL}.get(code, int(code)))
 
 
 @main.command()
@@ -127,7 +135,7 @@ def grade(submission: Path, results: Path | None, report: Path | None, junit: Pa
               "clusters on the terminal and in the --summary")
 @click.option("--roster", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="CSV with columns student,submission mapping file names to student ids")
-@click.option("--jobs", "-j", type=int, help="grading processes (default: one per CPU)")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="grading processes (default: one per CPU)")
 @click.option("--group", "group_size", type=click.IntRange(1, 16), default=1, show_default=True,
               help="submissions graded together by one process, one warm worker each. More "
               "than 1 pays only when there are more CPUs than --jobs: each extra worker costs "
@@ -171,12 +179,12 @@ def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | N
         for path, option in ((results_dir, "--results-dir"), (feedback_dir, "--feedback-dir")):
             prepare_dir(path, option)
         items = batching.discover(folder, batching.read_roster(roster) if roster else None)
+    except SubmissionError as exc:  # before ValueError: it is one
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_SUBMISSION)
     except (YamlError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
-    except SubmissionError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_SUBMISSION)
     if not items:
         click.echo(f"error: {folder}: no submissions (folders, .py, .ipynb or .zip) found", err=True)
         sys.exit(EXIT_SUBMISSION)

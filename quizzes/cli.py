@@ -20,42 +20,17 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from quizzes.loader import DEFAULT_BANKS, BankError, find_question, load_banks
+from quizzes import cli_extra
+from quizzes.cli_state import QuizUsageError, State
+from quizzes.cli_support import EXIT_USAGE, GuardedGroup, OutputPathError, prepare_file
+from quizzes.loader import DEFAULT_BANKS, BankError, find_question
+from quizzes.maths import unicode_text
 from quizzes.model import Bank
-from quizzes.render import FORMATS, RenderError, question_markdown, render, render_terminal
+from quizzes.render import FORMATS, RenderError, render, render_terminal, terminal_markdown
 from quizzes.scoring import Result, score
 from quizzes.variants import present, present_bank
 
 RESPONSE_COLUMNS = ("student", "quiz", "question", "answer")
-
-
-class QuizUsageError(click.ClickException):
-    """A user-facing error: printed as is, exit status 2."""
-
-    exit_code = 2
-
-
-@dataclass
-class State:
-    """Per-invocation state: where the banks are, loaded on first use."""
-
-    banks_dir: Path
-    _banks: dict[str, Bank] | None = None
-
-    def banks(self) -> dict[str, Bank]:
-        if self._banks is None:
-            try:
-                self._banks = load_banks(self.banks_dir)
-            except BankError as exc:
-                raise QuizUsageError("invalid quiz bank(s):\n" + "\n".join(exc.messages)) from None
-        return self._banks
-
-    def bank(self, topic: str) -> Bank:
-        banks = self.banks()
-        if topic not in banks:
-            known = ", ".join(banks) or f"none: {self.banks_dir} has no *.yaml banks"
-            raise QuizUsageError(f"unknown topic {topic!r}; known topics: {known}")
-        return banks[topic]
 
 
 def _default_student() -> str:
@@ -65,7 +40,16 @@ def _default_student() -> str:
         return "learner"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class QuizGroup(GuardedGroup):
+    """The `quiz` group: bad input and a broken environment end in one line, never a traceback."""
+
+    def known_exit_code(self, exc: BaseException) -> int | None:
+        if isinstance(exc, (BankError, OutputPathError, OSError, UnicodeError)):
+            return EXIT_USAGE  # a file named on the command line (its name is in the message)
+        return None
+
+
+@click.group(cls=QuizGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--banks",
     "banks_dir",
@@ -133,6 +117,7 @@ def render_cmd(state: State, topic: str, fmt: str, student: str, quiz: str | Non
 
     Student views (terminal, markdown, html, notebook) contain no answers; `key` does.
     """
+    prepare_file(out, "--out")
     bank = state.bank(topic)
     try:
         if fmt == "terminal" and out is None:
@@ -169,10 +154,10 @@ def _print_result(console, result: Result) -> None:
     mark = "[green]✔[/green]" if result.correct else ("[yellow]◐[/yellow]" if result.score > 0 else "[red]✘[/red]")
     console.print(f"{mark} [bold]{result.score:g} / {result.max_score:g}[/bold]")
     for line in result.feedback:
-        console.print(f"  {line}", markup=False, highlight=False)
+        console.print(f"  {unicode_text(line)}", markup=False, highlight=False)
     if not result.correct:
-        console.print(f"  Answer: {result.key}", markup=False, highlight=False)
-    console.print(f"  Why: {result.explanation.strip()}", markup=False, highlight=False)
+        console.print(f"  Answer: {unicode_text(result.key)}", markup=False, highlight=False)
+    console.print(f"  Why: {unicode_text(result.explanation.strip())}", markup=False, highlight=False)
     console.print()
 
 
@@ -211,7 +196,7 @@ def take(state: State, topic: str, student: str | None, quiz: str | None) -> Non
     answered = 0
     for n, p in enumerate(presented, 1):
         try:
-            console.print(Panel(Markdown(question_markdown(p, n, len(presented)))))
+            console.print(Panel(Markdown(terminal_markdown(p, n, len(presented)))))
         except RenderError as exc:
             raise QuizUsageError(f"template error: {exc}") from None
         result = _ask_until_readable(console, p, answers, interactive)
@@ -417,6 +402,8 @@ def score_cmd(state: State, responses: Path, fmt: str | None, out: Path | None, 
     from rich.console import Console
     from rich.table import Table
 
+    prepare_file(out, "--out")
+    prepare_file(gradebook, "--gradebook")
     if fmt is None:
         suffix = responses.suffix.lower().lstrip(".")
         if suffix not in ("csv", "json"):
@@ -449,8 +436,4 @@ def score_cmd(state: State, responses: Path, fmt: str | None, out: Path | None, 
         sys.exit(1)
 
 
-# The other `quiz` commands (export, stats, serve) live in cli_extra, registered last so they
-# can reuse everything above.
-from quizzes import cli_extra  # noqa: E402
-
-cli_extra.register(main)
+cli_extra.register(main)  # export, stats, serve

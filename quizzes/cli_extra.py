@@ -1,22 +1,17 @@
 """The `quiz export`, `quiz stats` and `quiz serve` commands, added to the `quiz` group by
-:func:`register` (called at the end of quizzes/cli.py, so they share its ``--banks`` option and
-its :class:`~quizzes.cli.State`)."""
+:func:`register` (quizzes/cli.py), so they share its ``--banks`` option and its
+:class:`~quizzes.cli_state.State`."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 
+from quizzes.cli_state import QuizUsageError, group_state
+from quizzes.cli_support import prepare_file
 
-def _state(ctx: click.Context):
-    """The group's State (banks directory, lazily loaded banks)."""
-    return ctx.find_root().obj
-
-
-def _usage_error(message: str) -> click.ClickException:
-    from quizzes.cli import QuizUsageError
-
-    return QuizUsageError(message)
+_state = group_state
+_usage_error = QuizUsageError
 
 
 @click.command("export")
@@ -46,6 +41,8 @@ def export_cmd(ctx: click.Context, topics: tuple[str, ...], gift_out: Path | Non
 
     if gift_out is None and qti_out is None:
         raise click.UsageError("give --gift OUT.txt and/or --qti OUT.zip")
+    prepare_file(gift_out, "--gift")
+    prepare_file(qti_out, "--qti")
     state = _state(ctx)
     banks = [state.bank(t) for t in topics] if topics else list(state.banks().values())
     if not banks:
@@ -55,7 +52,8 @@ def export_cmd(ctx: click.Context, topics: tuple[str, ...], gift_out: Path | Non
         gift = export_gift(banks, ordering=ordering)  # type: ignore[arg-type]
         gift_out.write_text(gift.text, encoding="utf-8")
         warnings += [f"gift: {w}" for w in gift.warnings]
-        click.echo(f"wrote {gift_out}: {gift.count} question(s) in {len(banks)} categor{'y' if len(banks) == 1 else 'ies'}", err=True)
+        categories = "category" if len(banks) == 1 else "categories"
+        click.echo(f"wrote {gift_out}: {gift.count} question(s) in {len(banks)} {categories}", err=True)
     if qti_out is not None:
         qti = export_qti(banks)
         qti.write(qti_out)
@@ -86,6 +84,7 @@ def stats_cmd(ctx: click.Context, responses: Path, html_out: Path | None, quiz: 
     """
     from quizzes import stats
 
+    prepare_file(html_out, "--html")
     state = _state(ctx)
     resolver = None
     if responses.suffix.lower() == ".json":
@@ -146,7 +145,8 @@ def serve_cmd(ctx: click.Context, host: str, port: int, student: str | None, stu
     except OSError as exc:
         raise _usage_error(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound_host, bound_port = server.server_address[:2]
-    click.echo(f"Serving quizzes from {config.banks_dir} on http://{bound_host}:{bound_port}/ (Ctrl-C to stop)", err=True)
+    click.echo(f"Serving quizzes from {config.banks_dir} on http://{bound_host}:{bound_port}/ "
+               "(Ctrl-C to stop)", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -155,7 +155,32 @@ def serve_cmd(ctx: click.Context, host: str, port: int, student: str | None, stu
         server.server_close()
 
 
+@click.command("audit")
+@click.argument("topics", nargs=-1)
+@click.option("--students", default=48, show_default=True, type=click.IntRange(1, 1000),
+              help="Simulated students (variants) per question.")
+@click.pass_context
+def audit_cmd(ctx: click.Context, topics: tuple[str, ...], students: int) -> None:
+    """Cue audit of the banks (all, or the TOPICS given): how test-taking tricks (longest
+    option, tick all, shown order, words shared with the prompt, ...) score against chance,
+    answers leaked on a quiz page, matchings solved by repeated words. Chance levels and
+    margins: quizzes/cue_audit.py. Exit status 0 when no cue is found, 2 otherwise.
+    """
+    from rich.console import Console
+
+    from quizzes.cli_support import EXIT_USAGE
+    from quizzes.cue_audit import audit_banks, print_audit
+
+    state = _state(ctx)
+    banks = {t: state.bank(t) for t in topics} if topics else state.banks()
+    if not banks:
+        raise _usage_error(f"no banks to audit in {state.banks_dir}")
+    audits, overall = audit_banks(banks, students)
+    if not print_audit(audits, overall, Console()):
+        ctx.exit(EXIT_USAGE)
+
+
 def register(group: click.Group) -> None:
-    """Add `export`, `stats` and `serve` to the `quiz` group."""
-    for command in (export_cmd, stats_cmd, serve_cmd):
+    """Add `export`, `stats`, `serve` and `audit` to the `quiz` group."""
+    for command in (export_cmd, stats_cmd, serve_cmd, audit_cmd):
         group.add_command(command)
