@@ -99,6 +99,8 @@ AUTOGRADER_CASES = [
 
 QUIZ_CASES = [
     ("list", ["--banks", "{broken_banks}"], 2),
+    ("audit", ["no-such-topic"], 2),
+    ("audit", ["--banks", "{broken_banks}"], 2),
     ("render", ["no-such-topic"], 2),
     ("render", ["attention", "--format", "pdf"], 2),
     ("render", ["attention", "--out", "{out}/q.html"], 2),
@@ -123,7 +125,7 @@ QUIZ_CASES = [
 def _group_first(case: tuple) -> tuple:
     """`quiz --banks X take ...`: the group option goes before the command."""
     command, args, code = case
-    if "--banks" in args and command in ("list", "take"):
+    if "--banks" in args and command in ("list", "take", "audit"):
         i = args.index("--banks")
         return ["--banks", args[i + 1], command, *args[:i], *args[i + 2:]], code
     return [command, *args], code
