@@ -181,7 +181,7 @@ class _Inliner(ast.NodeTransformer):
         helper = self.helpers.get(node.func.id) if isinstance(node.func, ast.Name) else None
         if helper is None or node.keywords or len(node.args) != len(helper.args.args):
             return node
-        values = {a.arg: v for a, v in zip(helper.args.args, node.args)}
+        values = {a.arg: v for a, v in zip(helper.args.args, node.args, strict=True)}
 
         class Substitute(ast.NodeTransformer):
             def visit_Name(self, name):
@@ -220,7 +220,8 @@ def helper_caller(source: str, rng: random.Random) -> str:
         free = sorted({n.id for n in ast.walk(statement.value) if isinstance(n, ast.Name)}
                       - module_names - set(dir(builtins)))
         name = "_" + _fresh(rng, taken)
-        new_helpers.append(ast.parse(f"def {name}({', '.join(free)}):\n    return {ast.unparse(statement.value)}").body[0])
+        helper = f"def {name}({', '.join(free)}):\n    return {ast.unparse(statement.value)}"
+        new_helpers.append(ast.parse(helper).body[0])
         statement.value = ast.parse(f"{name}({', '.join(free)})", mode="eval").body
     tree.body += new_helpers
     return ast.unparse(tree) + "\n"

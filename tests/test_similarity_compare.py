@@ -84,7 +84,7 @@ def test_functions_only_one_student_defines_do_not_count():
 # --- on real code -------------------------------------------------------------------------
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from similarity_class import BENCH_MODULES, build_class, pair_kind
+from similarity_class import BENCH_MODULES, build_class, pair_kind  # noqa: E402
 
 
 @pytest.fixture(scope="module")

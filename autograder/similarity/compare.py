@@ -9,8 +9,8 @@ that define the function (the obvious way to write it is no evidence). Two submi
 so a function too short to carry `min_shared` fingerprints of its own cannot flag a pair. A
 pair's score is the mean of its function scores weighted by their sizes (|A| + |B|) / 2, over
 the functions both define. The discount needs `DISCOUNT_FROM` submissions of the function:
-in a smaller class, code most students share may simply be copied. Shared counts for all pairs come from one matrix product per
-function (numpy), not from a loop over pairs.
+in a smaller class, code most students share may simply be copied. Shared counts for all
+pairs come from one matrix product per function (numpy), not from a loop over pairs.
 """
 from __future__ import annotations
 

@@ -217,12 +217,13 @@ class Tokeniser:
         if len(call.args) > len(params) or any(isinstance(a, ast.Starred) for a in call.args) \
                 or any(k.arg is None or k.arg not in params for k in call.keywords):
             return False
-        values = dict(zip(params, call.args)) | {k.arg: k.value for k in call.keywords}
-        defaults = dict(zip(params[len(params) - len(helper.args.defaults):], helper.args.defaults))
+        values = dict(zip(params, call.args, strict=False)) | {k.arg: k.value for k in call.keywords}
+        defaults = dict(zip(params[len(params) - len(helper.args.defaults):], helper.args.defaults, strict=True))
         if any(p not in values and p not in defaults for p in params):
             return False
         bound = {p: (values[p], self.module) if p in values else (defaults[p], where) for p in params}
-        override, self.line_override = self.line_override, call.lineno if self.line_override is None else self.line_override
+        override = self.line_override
+        self.line_override = call.lineno if override is None else override
         self.inlining.append(helper.name)
         self.substitutions.append(bound)
         try:

@@ -57,7 +57,7 @@ def fingerprint_items(items: list[BatchItem], cache: PrintCache, *, jobs: int | 
     """(labels, prints, skipped, cached count) for the readable items, cache first."""
     labels, skipped = [], {}
     readable = []
-    for label, item in zip(_labels(items), items):
+    for label, item in zip(_labels(items), items, strict=True):
         if item.error or not item.digest:
             skipped[label] = item.error or "unreadable"
             _tick(on_progress, label)
@@ -104,7 +104,7 @@ def run_similarity(items: list[BatchItem], *, cache_path: Path | None = None, jo
     problem = cache.problem
     starter = starter_hashes(load_submission(STARTER_DIR).modules)
     comparison = compare_class(labels, prints, starter, common_fraction=common_fraction, min_shared=min_shared)
-    notes = {label: p.notes for label, p in zip(labels, prints) if p.notes}
+    notes = {label: p.notes for label, p in zip(labels, prints, strict=True) if p.notes}
     return SimilarityRun(comparison, skipped, notes, cached, problem)
 
 
