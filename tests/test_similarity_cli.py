@@ -153,3 +153,111 @@ def test_batch_with_similarity_adds_the_pairs_to_the_class_summary(tmp_path):
     html = summary.read_text()
     section = html[html.index('id="similarity"'):]
     assert "<td>ann</td><td>ben</td>" in section and "masks.causal_mask" in section
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--threshold", "0"], "--threshold"),
+    (["--threshold", "1.5"], "--threshold"),
+    (["--threshold", "half"], "--threshold"),
+])
+def test_a_bad_threshold_is_one_line_and_exit_2(klass, args, expected):
+    result = CliRunner().invoke(main, ["similarity", str(klass), *args])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and result.stderr.strip().count("\n") == 0
+    assert expected in result.stderr and "Traceback" not in result.output
+
+
+def test_a_file_given_as_the_folder_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "alice.py").write_text("x = 1\n")
+    result = CliRunner().invoke(main, ["similarity", str(tmp_path / "alice.py")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0 and "is a file" in result.stderr
+
+
+def test_unreadable_notebooks_and_broken_zips_are_listed_and_the_rest_compared(klass, tmp_path):
+    (klass / "fay.ipynb").write_text("{ not json")
+    out_json = tmp_path / "s.json"
+    result = run(str(klass), "--json", str(out_json), "--no-cache")
+    assert result.exit_code == 0
+    data = json.loads(out_json.read_text())
+    assert set(data["skipped"]) == {"ed", "fay"} and "notebook" in data["skipped"]["fay"]
+    assert data["students"] == 4
+    for line in ("not compared: ed: ", "not compared: fay: "):
+        assert sum(text.startswith(line) for text in result.output.splitlines()) == 1
+
+
+def test_a_folder_where_nothing_is_readable_is_one_line_and_exit_3(tmp_path):
+    (tmp_path / "fay.ipynb").write_text("{ not json")
+    (tmp_path / "ed.zip").write_bytes(b"not a zip")
+    result = CliRunner().invoke(main, ["similarity", str(tmp_path), "--no-cache"])
+    assert result.exit_code == 3
+    assert result.stderr.strip().count("\n") == 0 and "no submission could be read" in result.stderr
+    assert "fay" in result.stderr and "ed" in result.stderr
+
+
+def test_the_progress_bar_counts_every_submission(klass):
+    result = run(str(klass), "--no-cache")
+    assert result.exit_code == 0
+    assert "fingerprinting" in result.output and "5/5" in result.output  # the broken zip counts too
+
+
+@pytest.fixture
+def trio(tmp_path) -> Path:
+    """ann (loops), ben and cy (ann's code renamed, reformatted), di (helpers), eve (vectorised)."""
+    import random
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from similarity_disguises import reformat, rename
+
+    folder = tmp_path / "class"
+    for student, author, disguise in (("ann", "loops", None), ("ben", "loops", rename),
+                                      ("cy", "loops", reformat), ("di", "helpers", None),
+                                      ("eve", "vectorised", None)):
+        (folder / student).mkdir(parents=True)
+        for module in MODULES:
+            source = (AUTHORS / author / f"{module}.py").read_text()
+            if disguise:
+                source = disguise(source, random.Random(student))
+            (folder / student / f"{module}.py").write_text(source)
+    return folder
+
+
+def test_three_students_sharing_one_solution_are_one_cluster(trio, tmp_path):
+    out_json, out_html = tmp_path / "s.json", tmp_path / "s.html"
+    assert run(str(trio), "--json", str(out_json), "--report", str(out_html), "--no-cache").exit_code == 0
+    data = json.loads(out_json.read_text())
+    flagged = {(p["a"], p["b"]) for p in data["pairs"] if p["flagged"]}
+    assert flagged == {("ann", "ben"), ("ann", "cy"), ("ben", "cy")}
+    assert [c["students"] for c in data["clusters"]] == [["ann", "ben", "cy"]]
+    assert "attention.scaled_dot_product_attention" in data["clusters"][0]["functions"]
+    html = out_html.read_text()
+    clusters = html[html.index('id="clusters"'):html.index("</table>", html.index('id="clusters"'))]
+    assert "ann, ben, cy" in clusters
+
+
+OBVIOUS_GELU = '''import math
+import torch
+
+
+def gelu({x}):
+    if not {x}.is_floating_point():
+        raise TypeError("gelu needs floats")
+    {c} = 0.5 * (1.0 + torch.erf({x} / math.sqrt(2.0)))
+    return {x} * {c}
+'''
+
+
+@pytest.mark.parametrize("common_fraction, flagged", [(1.0, True), (0.5, False)])
+def test_a_gelu_the_whole_class_writes_the_obvious_way_flags_no_pair(tmp_path, common_fraction, flagged):
+    """Twelve students write the same three lines (their own names): evidence only when the
+    common-code discount is off (common_fraction 1: nothing counts as common)."""
+    from autograder.batch import discover
+    from autograder.similarity.compare import DEFAULT_THRESHOLD
+    from autograder.similarity.run import run_similarity
+
+    for i in range(12):
+        (tmp_path / f"s{i:02d}").mkdir()
+        (tmp_path / f"s{i:02d}" / "transformer.py").write_text(OBVIOUS_GELU.format(x=f"inp{i}", c=f"phi{i}"))
+    scores = run_similarity(discover(tmp_path), jobs=1, common_fraction=common_fraction).comparison.score
+    assert (scores.max() >= DEFAULT_THRESHOLD) == flagged

@@ -86,7 +86,23 @@ def similarity_for_batch(folder: Path, items, console):
     return report
 
 
-@click.command("similarity")
+class _OneLineUsageError(click.UsageError):
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()} (see --help)", err=True)
+
+
+class OneLineUsageCommand(click.Command):
+    """Bad usage (a --threshold out of range, a file given as SUBMISSIONS) is one line, exit 2,
+    not click's usage block."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _OneLineUsageError(exc.format_message()) from None
+
+
+@click.command("similarity", cls=OneLineUsageCommand)
 @click.argument("submissions", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False),
               help="write the HTML report: ranked pairs, clusters, functions side by side")
@@ -134,7 +150,10 @@ def similarity_command(submissions: Path, report_path: Path | None, json_path: P
         sys.exit(EXIT_SUBMISSION)
     report = build_report(run, threshold)
     for student, why in run.skipped.items():
-        console.print(f"not compared: {student}: {why}")
+        console.print(f"not compared: {student}: {why}", soft_wrap=True, markup=False, highlight=False)
+    if len(run.comparison.students) == 1:
+        console.print(f"note: only {run.comparison.students[0]} could be read: no pair to compare",
+                      soft_wrap=True, markup=False)
     print_pairs(report, console)
     if json_path:
         write_json(report, json_path)
