@@ -23,6 +23,8 @@ from autograder.outputs import (
     prepare_dir,
     prepare_file,
 )
+from autograder.server.command import serve_command, tokens_command
+from autograder.similarity.command import similarity_command
 from autograder.yamlsource import YamlError
 
 CHECKS_DIR = Path(__file__).resolve().parent.parent / "exercises" / "checks"
@@ -352,15 +354,9 @@ def export_otter(out: Path, labs: tuple[str, ...], solutions: bool, config_path:
         click.echo(f"wrote {folder}")
 
 
-from autograder.similarity.command import similarity_command  # noqa: E402
-
-main.add_command(similarity_command)
-
-# The course server (autograder/server): `serve` and `tokens`.
-from autograder.server.command import serve_command, tokens_command  # noqa: E402
-
-main.add_command(serve_command)
-main.add_command(tokens_command)
+# Commands with a module of their own: similarity (autograder/similarity), the course server.
+for _command in (similarity_command, serve_command, tokens_command):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":
