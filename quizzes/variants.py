@@ -19,11 +19,12 @@ for students are built from :meth:`Presented.student_view`, which holds no answe
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
+import math
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
-
 from functools import lru_cache
+from typing import Any, NamedTuple
 
 from quizzes.model import AnyQuestion, Bank
 from quizzes.sandbox import render_prompt
@@ -42,7 +43,7 @@ def letter(index: int) -> str:
 
 def seed_digest(student: str, quiz: str, question_id: str) -> bytes:
     """sha256 of ``"{student}|{quiz}|{question id}"``: the source of all of a variant's draws."""
-    return hashlib.sha256(f"{student}|{quiz}|{question_id}".encode("utf-8")).digest()
+    return hashlib.sha256(f"{student}|{quiz}|{question_id}".encode()).digest()
 
 
 def seed_for(student: str, quiz: str, question_id: str) -> int:
@@ -147,7 +148,8 @@ def _static_view(question: AnyQuestion) -> tuple:
     hit = _STATIC.get(id(question))
     if hit is None or hit[0] is not question:
         unit = question.unit if question.type == "numeric" else None
-        hit = _STATIC[id(question)] = (question, (question.id, question.type, question.points, unit, tuple(question.sources)))
+        static = (question.id, question.type, question.points, unit, tuple(question.sources))
+        hit = _STATIC[id(question)] = (question, static)
     return hit[1]
 
 
@@ -169,9 +171,64 @@ def view_from_key(key: tuple) -> dict[str, Any]:
 def _order(rng: DigestRandom, n: int, avoid_identity: bool) -> list[int]:
     order = rng.permutation(n)
     if avoid_identity and n > 1 and order == list(range(n)):
-        # Shown in the key's own order, an ordering/matching question answers itself.
+        # Shown in the key's own order, a matching question answers itself.
         order = order[1:] + order[:1]
     return order
+
+
+ORDERING_TRIES = 256  # seeded draws before the block fallback (n <= 7 never gets there)
+
+
+def monotone_bound(n: int) -> int:
+    """ceil(sqrt(n)): the longest run, in or against the key's order, an ordering may be shown
+    with. No permutation does better (Erdős–Szekeres: LIS · LDS >= n), and for n >= 3 it is at
+    most the expected LIS of a random order, so submitting the shown order, or its reverse,
+    scores no more than a random guess (LCS(answer, key) / n; e.g. n = 5: 3/5 against 0.558).
+
+    >>> [monotone_bound(n) for n in (2, 3, 4, 5, 9, 10)]
+    [2, 2, 2, 3, 3, 4]
+    """
+    return math.isqrt(n - 1) + 1 if n > 1 else 1
+
+
+def longest_increasing(seq: list[int]) -> int:
+    """Length of the longest increasing subsequence (patience sorting), which is the LCS of
+    ``seq`` and the key order ``range(n)``.
+
+    >>> longest_increasing([1, 0, 3, 2]), longest_increasing([3, 2, 1, 0])
+    (2, 1)
+    """
+    tails: list[int] = []
+    for x in seq:
+        i = bisect.bisect_left(tails, x)
+        tails[i:i + 1] = [x]
+    return len(tails)
+
+
+def _far_from_key(order: list[int], bound: int) -> bool:
+    return longest_increasing(order) <= bound and longest_increasing(order[::-1]) <= bound
+
+
+def _block_order(n: int, bound: int) -> list[int]:
+    """Blocks of ``bound`` items, the last block first, each block in key order:
+    runs of at most ``bound`` both ways (e.g. n = 5: 3 4 | 0 1 2 -> [3, 4, 0, 1, 2])."""
+    starts = list(range(0, n, bound))
+    return [i for start in reversed(starts) for i in range(start, min(start + bound, n))]
+
+
+def ordering_order(rng: DigestRandom, n: int) -> list[int]:
+    """The shown order of an ordering question's ``n`` items (shown position -> key index):
+    a seeded uniform draw among the permutations whose longest increasing and longest
+    decreasing subsequences are both at most :func:`monotone_bound` (rejection sampling;
+    after ORDERING_TRIES misses, :func:`_block_order`). With 2 items only the swap is left."""
+    if n == 2:
+        return [1, 0]
+    bound = monotone_bound(n)
+    for _ in range(ORDERING_TRIES):
+        order = rng.permutation(n)
+        if _far_from_key(order, bound):
+            return order
+    return _block_order(n, bound)
 
 
 @lru_cache(maxsize=4096)
@@ -200,7 +257,7 @@ def present(question: AnyQuestion, student: str, quiz: str) -> Presented:
         order = _order(rng, len(texts), False) if question.shuffle else list(range(len(texts)))
         options = tuple(Option(letter(i), texts[j], j) for i, j in enumerate(order))
     elif kind == "ordering":
-        order = _order(rng, len(question.items), True)
+        order = ordering_order(rng, len(question.items))
         options = tuple(Option(letter(i), question.items[j], j) for i, j in enumerate(order))
     elif kind == "matching":
         rights = question.right_options()
