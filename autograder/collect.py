@@ -13,7 +13,7 @@ import pytest
 from autograder.checking import CheckFailure
 from autograder.impl import NOT_IMPLEMENTED
 from autograder.judge import DiagnosedFailure, Judge, SandboxFailure
-from autograder.plugin import CACHE_KEY, IMPL_KEY
+from autograder.plugin import CACHE_KEY, CONFIG_KEY, IMPL_KEY
 from autograder.result_types import CaseResult
 
 
@@ -55,10 +55,11 @@ class FanOut:
     results. With one implementation this is an ordinary suite run.
     """
 
-    def __init__(self, implementations: list[Any], cache: Any = None):
+    def __init__(self, implementations: list[Any], cache: Any = None, grading_config: Any = None):
         self.implementations = list(implementations)
         self.cases: list[list[CaseResult]] = [[] for _ in self.implementations]
         self.cache = cache
+        self.grading_config = grading_config  # a GradingConfig: the suites read it, not the file
         self.collection_errors: list[str] = []
         self._pool = None
 
@@ -67,6 +68,8 @@ class FanOut:
         config.stash[IMPL_KEY] = self.implementations[0]
         if self.cache is not None:
             config.stash[CACHE_KEY] = self.cache
+        if self.grading_config is not None:
+            config.stash[CONFIG_KEY] = self.grading_config
         if len(self.implementations) > 1:
             from concurrent.futures import ThreadPoolExecutor
 

@@ -47,10 +47,15 @@ def run_suites_for_all(
     modules: list[str] | None = None,
     config_path: Path | None = None,
     cache: Any = None,
+    config: GradingConfig | None = None,
 ) -> tuple[list[list[CaseResult]], list[str]]:
-    """One pytest session for several implementations: every case runs once per implementation."""
+    """One pytest session for several implementations: every case runs once per implementation.
+
+    `config` (the grader's typed grading.yaml) reaches the suites through the stash; without
+    it the plugin reads `config_path`.
+    """
     targets = [str(suites_dir / f"test_{m}.py") for m in modules] if modules else [str(suites_dir)]
-    fan_out = FanOut(implementations, cache)
+    fan_out = FanOut(implementations, cache, grading_config=config)
     args = [
         *targets, "-c", str(PYTEST_INI), "--rootdir", str(suites_dir),
         "-p", "autograder.plugin", "--seed", str(seed), "--device", device,
@@ -150,7 +155,7 @@ def grade_submissions(
             budget_s=config.limits.submission_timeout_s,
         ))
     results, errors = run_suites_for_all(implementations, seed=seed, device=config.device,
-                                         config_path=config_path, cache=cache)
+                                         config_path=config_path, cache=cache, config=config)
     elapsed = time.perf_counter() - started
     graded = []
     for (path, student), submission, worker, cases, failed_imports in zip(

@@ -24,6 +24,7 @@ IMPL_KEY = pytest.StashKey["object"]()
 SEED_KEY = pytest.StashKey[int]()
 JUDGE_KEY = pytest.StashKey[Judge]()
 CACHE_KEY = pytest.StashKey["object"]()  # a batch's ReferenceCache, set by the grader
+CONFIG_KEY = pytest.StashKey["object"]()  # the grader's GradingConfig (else --grading-config is read)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -154,10 +155,14 @@ def ref(request: pytest.FixtureRequest):
 
 @pytest.fixture(scope="session")
 def tolerances(request: pytest.FixtureRequest) -> dict:
-    """(atol, rtol) per dtype from grading.yaml (``--grading-config``), read once per run."""
-    from autograder.config import load_config
+    """(atol, rtol) per dtype from grading.yaml: the grader's typed config when it put one in
+    the stash, else ``--grading-config`` read once per run (a plain `pytest` of the suites)."""
+    config = request.config.stash.get(CONFIG_KEY, None)
+    if config is None:
+        from autograder.config import load_config
 
-    return load_config(request.config.getoption("--grading-config")).tolerance_map()
+        config = load_config(request.config.getoption("--grading-config"))
+    return config.tolerance_map()
 
 
 @pytest.fixture

@@ -171,3 +171,21 @@ def test_cli_exit_codes(tmp_path):
     usage = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(tmp_path), "--config", str(bad_config)],
                            capture_output=True, text=True)
     assert usage.returncode == 2 and "grading.yaml:3: limits.call_timeout_s" in usage.stderr
+
+
+def test_the_typed_config_reaches_the_suites_not_the_file(tmp_path, worker, seed, monkeypatch):
+    """grading.yaml is read once, by the grader: the suites get the typed config through the
+    stash. Tolerances set only on the object (atol 1e9, which no file says) are the ones the
+    judge uses, and no suite re-reads the file."""
+    import autograder.config as config_module
+
+    submission = write_mistake_submission(tmp_path / "bob", "attention.no_scale")
+    qualname = "attention.scaled_dot_product_attention"
+    strict = scores_by_function(grade_submission(submission, CONFIG, seed=seed, worker=worker))[qualname]
+    loose_config = CONFIG.model_copy(update={"tolerances": {
+        dtype: config_module.Tolerance(atol=1e9, rtol=0) for dtype in ("float64", "float32", "bfloat16")}})
+    reads = []
+    monkeypatch.setattr(config_module, "load_config", lambda *a, **k: reads.append(a) or CONFIG)
+    loose = scores_by_function(grade_submission(submission, loose_config, seed=seed, worker=worker))[qualname]
+    assert reads == []
+    assert strict[0] < strict[1] and loose[0] > strict[0]
