@@ -86,6 +86,7 @@ def _routes(practice: bool) -> list:
         Route("/instructor/grades.csv", instructor.grades_csv),
         Route("/instructor/canvas.csv", instructor.canvas_csv),
         Route("/instructor/summary", instructor.summary),
+        Route("/instructor/quizzes/{topic:str}/responses.json", instructor.quiz_responses),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         *quiz,
     ]

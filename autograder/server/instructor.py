@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from autograder import exports
 from autograder.server import store
@@ -81,8 +81,6 @@ async def regrade(request: Request) -> Response:
     store.requeue(book, upload_ids=ids)
     request.app.state.grading.wake()
     if request.headers.get("accept", "").startswith("application/json"):
-        from starlette.responses import JSONResponse
-
         return JSONResponse({"requeued": ids})
     return RedirectResponse("/instructor", status_code=303)
 
@@ -110,4 +108,23 @@ async def summary(request: Request) -> Response:
     return _export(request, exports.class_summary_html, ".html", "text/html")
 
 
-__all__ = ["HTMLResponse", "canvas_csv", "class_table", "grades_csv", "regrade", "student", "summary"]
+async def quiz_responses(request: Request) -> Response:
+    """GET /instructor/quizzes/{topic}/responses.json: each student's counted attempt (best or
+    last, as course.yaml says) in `quiz score --out`'s shape, so `quiz stats` reads it."""
+    require(request, instructor=True)
+    state = request.app.state
+    topic = request.path_params["topic"]
+    counted: dict[str, dict] = {}
+    for attempt in store.attempts(state.book, quiz=topic):  # oldest first
+        earlier = counted.get(attempt["student"])
+        if earlier is None or state.course.quizzes.recorded == "last" or attempt["score"] > earlier["score"]:
+            counted[attempt["student"]] = attempt
+    if not counted:
+        raise HTTPProblem(404, f"no attempts at quiz {topic!r}")
+    body = [{"student": a["student"], "quiz": topic, "score": a["score"], "max_score": a["max_score"],
+             "questions": [{**r, "answer": a["answers"].get(r["question"])} for r in a["results"]]}
+            for _, a in sorted(counted.items())]
+    return JSONResponse(body, headers={"Content-Disposition": f'attachment; filename="{topic}-responses.json"'})
+
+
+__all__ = ["HTMLResponse", "canvas_csv", "class_table", "grades_csv", "quiz_responses", "regrade", "student", "summary"]

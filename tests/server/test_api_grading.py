@@ -3,7 +3,7 @@ answer; a mistake gets its hint; each student sees only their own submissions.""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from conftest import mistake_zip, reference_zip, wait_graded
+from course_helpers import mistake_zip, reference_zip, wait_graded
 
 from autograder.config import load_config
 

@@ -16,7 +16,7 @@ import itsdangerous
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from conftest import start_course, stop_course
+from course_helpers import start_course, stop_course
 
 from autograder.cli import main
 from autograder.gradebook import Gradebook

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import nbformat
 import pytest
 from click.testing import CliRunner
-from conftest import folder_zip, mistake_zip, reference_zip, start_course, stop_course, wait_graded
+from course_helpers import folder_zip, mistake_zip, reference_zip, start_course, stop_course, wait_graded
 
 from autograder.cli import main
 from autograder.config import load_config
