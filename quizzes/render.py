@@ -16,15 +16,17 @@ import html
 import io
 import re
 import traceback
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jinja2
 import nbformat
 from markdown_it import MarkdownIt  # ships with rich
 from markupsafe import Markup
 
+from quizzes import maths
 from quizzes.model import Bank
 from quizzes.scoring import answer_key
 from quizzes.variants import Presented, present_bank, view_from_key
@@ -61,41 +63,45 @@ class RenderError(Exception):
 # --------------------------------------------------------------------------- Markdown -> HTML
 
 _MD = MarkdownIt("commonmark", {"html": False}).enable("table")  # raw HTML in banks is escaped
-# Code first so a "$" inside code is left alone; then display and inline math.
-_CODE_OR_MATH = re.compile(r"(```.*?```|`[^`\n]*`)|(\$\$.+?\$\$|\$[^$\n]+?\$)", re.S)
 _PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
+# How $...$ is written into HTML (quizzes/maths.py): MathML for our pages, MathJax delimiters
+# for the LMS exports, whose filters typeset them.
+MATH_STYLES = {
+    "mathml": maths.to_mathml,
+    "mathjax": lambda latex, display: html.escape(maths.to_mathjax(latex, display), quote=False),
+}
 
 
-def _protect_math(text: str) -> tuple[str, list[str]]:
+def _protect_math(text: str) -> tuple[str, list[tuple[str, bool]]]:
     """Replace $...$ spans by placeholders: Markdown would read ``_`` and ``*`` in LaTeX as
-    emphasis. Returns the text and the stashed spans."""
-    stash: list[str] = []
+    emphasis. Returns the text and the stashed (LaTeX, display) pairs."""
+    stash: list[tuple[str, bool]] = []
 
-    def keep(m: re.Match) -> str:
-        if m.group(1):
-            return m.group(1)
-        stash.append(m.group(2))
+    def keep(latex: str, display: bool) -> str:
+        stash.append((latex, display))
         return f"\ue000{len(stash) - 1}\ue001"
 
-    return _CODE_OR_MATH.sub(keep, text), stash
+    return maths.replace_math(text, keep), stash
 
 
-def _restore_math(rendered: str, stash: list[str]) -> str:
-    return _PLACEHOLDER.sub(lambda m: f'<span class="math">{html.escape(stash[int(m.group(1))])}</span>', rendered)
+def _restore_math(rendered: str, stash: list[tuple[str, bool]], style: str) -> str:
+    write = MATH_STYLES[style]
+    return _PLACEHOLDER.sub(lambda m: write(*stash[int(m.group(1))]), rendered)
 
 
 @lru_cache(maxsize=8192)
-def markdown_html(text: str) -> Markup:
-    """Markdown block -> safe HTML (cached: most prompts are the same for every student)."""
+def markdown_html(text: str, math: str = "mathml") -> Markup:
+    """Markdown block -> safe HTML, maths in ``math`` style (cached: most prompts are the same
+    for every student)."""
     body, stash = _protect_math(text)
-    return Markup(_restore_math(_MD.render(body), stash))
+    return Markup(_restore_math(_MD.render(body), stash, math))
 
 
 @lru_cache(maxsize=8192)
-def markdown_inline_html(text: str) -> Markup:
+def markdown_inline_html(text: str, math: str = "mathml") -> Markup:
     """Markdown inline text (a choice) -> safe HTML without the surrounding <p>."""
     body, stash = _protect_math(text)
-    return Markup(_restore_math(_MD.renderInline(body), stash))
+    return Markup(_restore_math(_MD.renderInline(body), stash, math))
 
 
 def _points(value: float) -> str:
@@ -236,6 +242,12 @@ def question_markdown(presented: Presented, number: int = 1, total: int = 1) -> 
     return _fragment("_question.md.j2", presented.view_key(), number, total)
 
 
+def terminal_markdown(presented: Presented, number: int = 1, total: int = 1) -> str:
+    """One question for the terminal: its Markdown with the maths as Unicode (rich draws
+    Markdown but not LaTeX)."""
+    return maths.unicode_markdown(question_markdown(presented, number, total))
+
+
 def _cell_id(*parts: str) -> str:
     """Stable notebook cell id (nbformat: [a-zA-Z0-9-_], at most 64 characters), so the same
     student gets a byte-identical notebook on every run."""
@@ -258,7 +270,8 @@ def render_notebook(bank: Bank, presented: list[Presented]) -> nbformat.Notebook
     ]
     for n, p in enumerate(presented, 1):
         view = p.student_view()
-        md = nbformat.v4.new_markdown_cell(question_markdown(p, n, len(presented)), id=_cell_id(p.quiz, p.student, p.id, "q"))
+        md = nbformat.v4.new_markdown_cell(question_markdown(p, n, len(presented)),
+                                           id=_cell_id(p.quiz, p.student, p.id, "q"))
         code = nbformat.v4.new_code_cell(
             render_template("answer_cell.py.j2", q=view, hint=PYTHON_HINTS[p.type]).rstrip("\n"),
             id=_cell_id(p.quiz, p.student, p.id, "a"),
@@ -278,9 +291,9 @@ def render_terminal(bank: Bank, presented: list[Presented], console=None) -> Non
 
     console = console or Console()
     ctx = _context(bank, presented)
-    console.print(Markdown(render_template("quiz.terminal.j2", **ctx)))
+    console.print(Markdown(maths.unicode_markdown(render_template("quiz.terminal.j2", **ctx))))
     for n, p in enumerate(presented, 1):
-        console.print(Panel(Markdown(question_markdown(p, n, len(presented))), expand=True))
+        console.print(Panel(Markdown(terminal_markdown(p, n, len(presented))), expand=True))
 
 
 def terminal_text(bank: Bank, presented: list[Presented], width: int = 100) -> str:
