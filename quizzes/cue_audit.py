@@ -32,8 +32,9 @@ options as right ones (the other schemes give 0 as soon as one wrong option is t
 Two more checks, per question:
 
 - a quiz page (one topic's variant as presented: title, description and every prompt) must
-  not contain another question's answer verbatim: a single-choice key, a multiple-select
-  right option, or an accepted text answer (compared casefolded, whole words);
+  not contain another question's answer verbatim: an accepted text answer, or a single- or
+  multiple-choice key when none of that question's wrong options is on the page too
+  (compared casefolded, whole words, answers of 3 characters or more);
 - a matching question must not be solvable by pairing repeated words: the shared-words
   strategy may find at most one pair more than chance would.
 
@@ -185,13 +186,20 @@ def question_strategies(p: Presented) -> dict[str, tuple[float, float]]:
     return {}
 
 
-def _answers(question: AnyQuestion) -> list[str]:
-    """The texts that give ``question`` away when seen elsewhere on its page."""
+def _answers(question: AnyQuestion) -> tuple[list[str], list[str]]:
+    """(texts that give ``question`` away when seen elsewhere on its page, its wrong options).
+    A choice key is only given away when none of its wrong options is on the page too: a page
+    naming RoPE and ALiBi does not say which of them is the answer."""
     if question.type in ("single", "multiple"):
-        return [c.text for c in question.choices if c.correct]
+        return [c.text for c in question.choices if c.correct], [c.text for c in question.choices if not c.correct]
     if question.type == "text":
-        return list(question.accept)
-    return []
+        return list(question.accept), []
+    return [], []
+
+
+def _found(text: str, needle: str) -> bool:
+    needle = _normal(needle)
+    return len(needle) >= MIN_LEAK_CHARS and re.search(rf"(?<![\w-]){re.escape(needle)}(?![\w-])", text) is not None
 
 
 def _normal(text: str) -> str:
@@ -204,13 +212,13 @@ def page_leaks(bank: Bank, page: list[Presented]) -> list[str]:
     prompts = [(p.id, _normal(p.prompt)) for p in page]
     leaks = []
     for question in bank.questions:
-        for answer in _answers(question):
-            needle = _normal(answer)
-            if len(needle) < MIN_LEAK_CHARS:
-                continue
-            pattern = re.compile(rf"(?<![\w-]){re.escape(needle)}(?![\w-])")
-            where = ["the quiz header"] if pattern.search(header) else []
-            where += [f"the prompt of {qid}" for qid, text in prompts if qid != question.id and pattern.search(text)]
+        answers, wrong = _answers(question)
+        texts = [("the quiz header", header)]
+        texts += [(f"the prompt of {qid}", text) for qid, text in prompts if qid != question.id]
+        if any(_found(text, option) for _, text in texts for option in wrong):
+            continue
+        for answer in answers:
+            where = [name for name, text in texts if _found(text, answer)]
             if where:
                 leaks.append(f"{question.id}: answer {answer!r} appears in {', '.join(where)}")
     return leaks

@@ -128,16 +128,23 @@ def test_answer_in_header_or_other_prompt_is_a_leak(write_bank):
   - id: cues-other
     type: text
     source: "FAQ.md#Q?"
-    prompt: ALiBi slopes form a geometric sequence; what does RoPE rotate?
+    prompt: ALiBi slopes form a geometric sequence; what does a rotary embedding rotate?
     explanation: Queries and keys.
     accept: ["queries and keys"]
 """
-    bank = _bank(write_bank, body, title="RoPE and friends")
+    bank = _bank(write_bank, body, title="Position tricks")
     leaks = page_leaks(bank, present_bank(bank, "s"))
     assert leaks == ["cues-name: answer 'ALiBi' appears in the prompt of cues-other"]
     # The same word inside a longer word is no leak; the header counts as part of the page.
     bank2 = _bank(write_bank, body.replace("ALiBi slopes", "ALiBish slopes"), title="ALiBi and friends")
     assert page_leaks(bank2, present_bank(bank2, "s")) == ["cues-name: answer 'ALiBi' appears in the quiz header"]
+    # A page naming a wrong option (RoPE) too does not say which one is the key.
+    bank3 = _bank(write_bank, body, title="RoPE and friends")
+    assert page_leaks(bank3, present_bank(bank3, "s")) == []
+    # A text answer is given away wherever it appears.
+    bank4 = _bank(write_bank, body, title="Rotating queries and keys")
+    leaks4 = page_leaks(bank4, present_bank(bank4, "s"))
+    assert "cues-other: answer 'queries and keys' appears in the quiz header" in leaks4
 
 
 def test_matching_by_repeated_words_is_caught(write_bank):
