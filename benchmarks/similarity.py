@@ -36,20 +36,20 @@ from autograder.similarity.run import STARTER_DIR, run_similarity  # noqa: E402
 ONE_FUNCTION = "one function copied"
 
 
-def ours(folder: Path, students: list[Student], threshold: float):
-    """(pair flagged?, per-function scores) keyed by student-name pairs; flagged as the report
-    flags: the pair's score or one function's at or above the threshold."""
+def ours(folder: Path, students: list[Student]):
+    """(pair strength, per-function scores) keyed by student-name pairs. The strength is the
+    larger of the pair's score and its best function's: the report flags a pair when it
+    reaches the threshold."""
     run = run_similarity(discover(folder), cache_path=None)
     c = run.comparison
     index = {name: i for i, name in enumerate(c.students)}
-    flagged, functions = {}, {}
+    strength, functions = {}, {}
     for a, b in itertools.combinations(students, 2):
         i, j = index[a.name], index[b.name]
         functions[(a.name, b.name)] = {q: float(s[i, j]) for q, s in c.function_scores.items()
                                        if c.evidence[q][i] is not None and c.evidence[q][j] is not None}
-        flagged[(a.name, b.name)] = bool(c.score[i, j] >= threshold
-                                         or max(functions[(a.name, b.name)].values(), default=0) >= threshold)
-    return flagged, functions
+        strength[(a.name, b.name)] = max(float(c.score[i, j]), *functions[(a.name, b.name)].values())
+    return strength, functions
 
 
 def copydetect_scores(folder: Path, students: list[Student]):
@@ -163,14 +163,17 @@ def main() -> None:
         folder = Path(tmp) / "class"
         students = build_class(folder, seeds=args.seeds)
         start = time.perf_counter()
-        flagged, functions = ours(folder, students, t)
+        strength, functions = ours(folder, students)
         ours_time = time.perf_counter() - start
 
         def ours_detects(a, b, grafted):
-            return functions[(a, b)].get(grafted, 0.0) >= t if grafted else flagged[(a, b)]
+            return functions[(a, b)].get(grafted, 0.0) >= t if grafted else strength[(a, b)] >= t
 
         recall, totals, fp_rate, independent = figures(students, ours_detects)
         f_recall, f_totals, f_fp, f_independent = function_figures(students, functions, t)
+        unrelated = [(a, b) for a, b in itertools.combinations(students, 2) if pair_kind(a, b) == "independent"]
+        authors = len({frozenset((a.root, b.root)) for a, b in unrelated})
+        nearest = {"ours": max(strength[(a.name, b.name)] for a, b in unrelated)}
         columns = {}
         if not args.no_copydetect:
             start = time.perf_counter()
@@ -182,6 +185,7 @@ def main() -> None:
             independent_scores = sorted((best[(a.name, b.name)] for a, b in itertools.combinations(students, 2)
                                          if pair_kind(a, b) == "independent"), reverse=True)
             tuned = independent_scores[int(0.01 * len(independent_scores))] + 1e-9
+            nearest["copydetect"] = independent_scores[0]
             limits = ((f"copydetect at {cd_threshold}", cd_threshold), (f"copydetect at {tuned:.2f}", tuned))
             for label, limit in limits:
                 def cd_detects(a, b, grafted, limit=limit):
@@ -192,7 +196,8 @@ def main() -> None:
                 columns[label] = figures(students, cd_detects)
     console.print(f"class: {len(students)} submissions ({sum(s.disguise is None for s in students)} honest, "
                   f"{args.seeds} whole copies per author and disguise, {len(FUNCTIONS)} one-function grafts "
-                  f"per author), {independent} independent pairs; ours {ours_time:.1f} s"
+                  f"per author), {independent} independent pairs (between copies of {authors} pairs of authors); "
+                  f"ours {ours_time:.1f} s"
                   + (f", copydetect {cd_time:.1f} s" if columns else ""))
     table = Table(title=f"recall of planted pairs (ours at the default threshold {t}: the pair or one "
                         "function flagged)")
@@ -209,6 +214,8 @@ def main() -> None:
     console.print(f"per function pair: recall {f_recall:.1%} of {f_totals} copied function pairs "
                   f"(functions too short to carry {MIN_SHARED} fingerprints are damped by design), "
                   f"false positives {f_fp:.3%} of {f_independent} independent function pairs")
+    console.print("highest score of an independent pair (the margin below the threshold): "
+                  + ", ".join(f"{who} {value:.2f}" for who, value in nearest.items()))
     if args.scale:
         speed(args.scale, console)
 
