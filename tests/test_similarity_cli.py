@@ -261,3 +261,36 @@ def test_a_gelu_the_whole_class_writes_the_obvious_way_flags_no_pair(tmp_path, c
         (tmp_path / f"s{i:02d}" / "transformer.py").write_text(OBVIOUS_GELU.format(x=f"inp{i}", c=f"phi{i}"))
     scores = run_similarity(discover(tmp_path), jobs=1, common_fraction=common_fraction).comparison.score
     assert (scores.max() >= DEFAULT_THRESHOLD) == flagged
+
+
+def test_code_nested_too_deeply_to_analyse_is_listed_and_the_rest_compared(klass, tmp_path):
+    (klass / "zed").mkdir()
+    (klass / "zed" / "masks.py").write_text("def causal_mask(n):\n    return " + " + ".join(["n"] * 1000) + "\n")
+    out_json = tmp_path / "s.json"
+    result = run(str(klass), "--json", str(out_json), "--no-cache")
+    assert result.exit_code == 0
+    data = json.loads(out_json.read_text())
+    assert data["skipped"]["zed"] == "code nested too deeply to analyse"
+    assert data["students"] == 4 and (data["pairs"][0]["a"], data["pairs"][0]["b"]) == ("ann", "ben")
+
+
+def test_a_module_nested_too_deeply_to_parse_is_a_note_and_the_others_count():
+    from autograder.similarity.extract import parse_modules
+
+    deep = "x = " + " + ".join(["1"] * 10_000) + "\n"  # parses to an AST 10,000 levels deep
+    parsed, notes = parse_modules({"masks": deep, "attention": "def split_heads(x, h):\n    return x\n"})
+    assert set(parsed) == {"attention"}
+    assert notes == ["masks.py: not compared, nested too deeply to parse"]
+
+
+def test_in_the_process_pool_too_a_deep_submission_is_listed_not_fatal(tmp_path):
+    from autograder.batch import discover
+    from autograder.similarity.run import PARALLEL_FROM, run_similarity
+
+    for i in range(PARALLEL_FROM):
+        shutil.copytree(AUTHORS / "loops", tmp_path / f"s{i:02d}", ignore=shutil.ignore_patterns("*.md"))
+    (tmp_path / "zed").mkdir()
+    (tmp_path / "zed" / "masks.py").write_text("def causal_mask(n):\n    return " + " + ".join(["n"] * 1000) + "\n")
+    run = run_similarity(discover(tmp_path), jobs=2)
+    assert run.skipped == {"zed": "code nested too deeply to analyse"}
+    assert len(run.comparison.students) == PARALLEL_FROM

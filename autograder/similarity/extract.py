@@ -61,9 +61,10 @@ def parse_modules(modules: dict[str, str]) -> tuple[dict[str, ParsedModule], lis
     for name, source in modules.items():
         try:  # a notebook or a single .py serves every module: parse its source once
             tree = trees[source] if source in trees else trees.setdefault(source, ast.parse(source))
-        except (SyntaxError, ValueError) as exc:  # ValueError: null bytes in the source
+        except (SyntaxError, ValueError, RecursionError) as exc:  # ValueError: null bytes in the source
             line = getattr(exc, "lineno", None)
-            notes.append(f"{name}.py" + (f":{line}" if line else "") + f": not compared, {exc.__class__.__name__}")
+            why = "nested too deeply to parse" if isinstance(exc, RecursionError) else exc.__class__.__name__
+            notes.append(f"{name}.py" + (f":{line}" if line else "") + f": not compared, {why}")
             continue
         module = ParsedModule(name, source, source.splitlines())
         for node in tree.body:

@@ -39,9 +39,16 @@ class SimilarityRun:
     cache_problem: str | None = None
 
 
+class Unanalysable(Exception):
+    """A submission whose code is nested too deeply to normalise: listed as not compared."""
+
+
 def prints_of(path: str) -> SubmissionPrints:
     """Fingerprint one submission (runs in a pool process)."""
-    return submission_prints(load_submission(Path(path)).modules)
+    try:
+        return submission_prints(load_submission(Path(path)).modules)
+    except RecursionError:  # an expression thousands of levels deep: the AST walk cannot follow
+        raise Unanalysable("code nested too deeply to analyse") from None
 
 
 def _labels(items: list[BatchItem]) -> list[str]:
@@ -81,16 +88,24 @@ def fingerprint_items(items: list[BatchItem], cache: PrintCache, *, jobs: int | 
             futures = {pool.submit(prints_of, str(item.path)): (label, item) for label, item in todo}
             for future in as_completed(futures):
                 label, item = futures[future]
-                found[label] = future.result()
-                cache.put(item.digest, found[label])
+                _record(label, item, future.result, found, skipped, cache)
                 _tick(on_progress, label)
     else:
         for label, item in todo:
-            found[label] = prints_of(str(item.path))
-            cache.put(item.digest, found[label])
+            _record(label, item, lambda item=item: prints_of(str(item.path)), found, skipped, cache)
             _tick(on_progress, label)
-    labels = [label for label, _ in readable]
+    labels = [label for label, _ in readable if label in found]
     return labels, [found[label] for label in labels], skipped, cached_count
+
+
+def _record(label, item, compute, found, skipped, cache) -> None:
+    """Store one submission's prints (and cache them), or why it could not be fingerprinted."""
+    try:
+        found[label] = compute()
+    except Unanalysable as exc:
+        skipped[label] = str(exc)
+        return
+    cache.put(item.digest, found[label])
 
 
 def run_similarity(items: list[BatchItem], *, cache_path: Path | None = None, jobs: int | None = None,
