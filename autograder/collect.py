@@ -106,7 +106,8 @@ class FanOut:
             judge = None
             if "judge" in args:
                 template = base["judge"]
-                judge = Judge(implementation, template.ref, tolerances=template.tolerances, cache=template.cache)
+                judge = Judge(implementation, template.ref, tolerances=template.tolerances, cache=template.cache,
+                              function_tolerances=template.function_tolerances)
                 args["judge"] = judge
             return _run_case(pyfuncitem.obj, args, qualname, case_name, case_weight, judge)
 

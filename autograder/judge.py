@@ -131,11 +131,12 @@ class Judge:
     """Runs `impl` against `ref` for one test; see the module docstring."""
 
     def __init__(self, impl: Any, ref: Any, diagnose: bool = True, tolerances: dict | None = None,
-                 cache: Any = None):
+                 cache: Any = None, function_tolerances: dict | None = None):
         self.impl = impl
         self.ref = ref
         self.diagnose_enabled = diagnose
-        self.tolerances = tolerances
+        self.tolerances = tolerances  # dtype -> (atol, rtol), over checking.TOLERANCES
+        self.function_tolerances = function_tolerances or {}  # qualname -> dtype -> (atol, rtol)
         self.cache = cache  # a ReferenceCache shared by a batch, or None
         self.comparisons: list[Comparison] = []
 
@@ -145,6 +146,11 @@ class Judge:
         if self.cache is None:
             return run()
         return self.cache.get_or_compute(name, args, kwargs, run)
+
+    def _tolerances(self, qualname: str) -> dict | None:
+        """Per-dtype tolerances for this function: its own (config.py, grading.yaml) over the general ones."""
+        own = self.function_tolerances.get(qualname)
+        return {**(self.tolerances or {}), **own} if own else self.tolerances
 
     def _function(self, implementation: Any, qualname: str) -> Callable:
         module, function = qualname.split(".")
@@ -168,7 +174,7 @@ class Judge:
         record = Comparison(qualname, got, expected)
         self.comparisons.append(record)
         try:
-            compare_outputs(got, expected, atol=atol, rtol=rtol, tolerances=self.tolerances)
+            compare_outputs(got, expected, atol=atol, rtol=rtol, tolerances=self._tolerances(qualname))
         except CheckFailure as failure:
             mistake = self.diagnose(qualname, args, kwargs, got, atol, rtol)
             record.mistake = mistake.id if mistake else None
@@ -196,7 +202,7 @@ class Judge:
             variant = self._trusted_call(f"mistake:{wrong.id}", wrong.fn, args, kwargs)
             try:
                 # NaN where the variant has NaN is a match (a variant that returns NaN rows)
-                compare_outputs(got, variant, atol=atol, rtol=rtol, tolerances=self.tolerances,
+                compare_outputs(got, variant, atol=atol, rtol=rtol, tolerances=self._tolerances(qualname),
                                 equal_nan=True)
             except CheckFailure:
                 continue

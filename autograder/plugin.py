@@ -154,21 +154,34 @@ def ref(request: pytest.FixtureRequest):
 
 
 @pytest.fixture(scope="session")
-def tolerances(request: pytest.FixtureRequest) -> dict:
-    """(atol, rtol) per dtype from grading.yaml: the grader's typed config when it put one in
-    the stash, else ``--grading-config`` read once per run (a plain `pytest` of the suites)."""
+def grading_config(request: pytest.FixtureRequest):
+    """The grader's typed grading.yaml from the stash, else ``--grading-config`` read once per run
+    (a plain `pytest` of the suites)."""
     config = request.config.stash.get(CONFIG_KEY, None)
     if config is None:
         from autograder.config import load_config
 
         config = load_config(request.config.getoption("--grading-config"))
-    return config.tolerance_map()
+    return config
+
+
+@pytest.fixture(scope="session")
+def tolerances(grading_config) -> dict:
+    """(atol, rtol) per dtype from grading.yaml (over checking.TOLERANCES)."""
+    return grading_config.tolerance_map()
+
+
+@pytest.fixture(scope="session")
+def function_tolerances(grading_config) -> dict:
+    """qualname -> dtype -> (atol, rtol): config.FUNCTION_TOLERANCE_DEFAULTS with grading.yaml's over them."""
+    return grading_config.function_tolerance_map()
 
 
 @pytest.fixture
-def judge(request: pytest.FixtureRequest, impl, ref, tolerances) -> Judge:
+def judge(request: pytest.FixtureRequest, impl, ref, tolerances, function_tolerances) -> Judge:
     """Compares impl with ref on the same inputs and diagnoses known mistakes."""
-    judge = Judge(impl, ref, tolerances=tolerances, cache=request.config.stash.get(CACHE_KEY, None))
+    judge = Judge(impl, ref, tolerances=tolerances, cache=request.config.stash.get(CACHE_KEY, None),
+                  function_tolerances=function_tolerances)
     request.node.stash[JUDGE_KEY] = judge
     return judge
 

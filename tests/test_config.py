@@ -63,3 +63,32 @@ def test_broken_yaml_names_the_line(tmp_path):
     path = write(tmp_path, BASE + "  bad: [unclosed\n")
     with pytest.raises(YamlError, match=r"grading.yaml:\d+: not valid YAML"):
         load_config(path)
+
+
+def test_function_tolerances_override_the_defaults_entry_by_entry(tmp_path):
+    import torch
+
+    from autograder.config import FUNCTION_TOLERANCE_DEFAULTS
+
+    path = write(tmp_path, BASE + "function_tolerances:\n"
+                 "  attention.multi_head_attention: {float32: {atol: 0.5, rtol: 0.25}}\n"
+                 "  transformer.gelu: {bfloat16: {atol: 0.125, rtol: 0}}\n")
+    merged = load_config(path).function_tolerance_map()
+    mha = merged["attention.multi_head_attention"]
+    assert mha[torch.float32] == (0.5, 0.25)  # added
+    assert mha[torch.bfloat16] == FUNCTION_TOLERANCE_DEFAULTS["attention.multi_head_attention"]["bfloat16"]  # kept
+    assert merged["transformer.gelu"][torch.bfloat16] == (0.125, 0)  # replaced
+
+
+def test_every_default_function_tolerance_names_a_contract_function():
+    from autograder.config import FUNCTION_TOLERANCE_DEFAULTS
+
+    functions = {f"{m}.{f}" for m, fs in contract().items() for f in fs}
+    assert set(FUNCTION_TOLERANCE_DEFAULTS) <= functions
+
+
+def test_function_tolerance_of_an_unknown_function_is_refused_with_its_line(tmp_path):
+    path = write(tmp_path, BASE + "function_tolerances:\n"
+                 "  attention.softmax_attention: {bfloat16: {atol: 0.1, rtol: 0.1}}\n")
+    with pytest.raises(YamlError, match=r"grading.yaml.*attention.softmax_attention"):
+        load_config(path)

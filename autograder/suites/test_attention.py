@@ -18,18 +18,8 @@ MHA = "attention.multi_head_attention"
 PARAM_NAMES = ("w_q", "b_q", "w_k", "b_k", "w_v", "b_v", "w_o", "b_o")
 DTYPES = [torch.float64, torch.float32, torch.bfloat16]
 
-# bfloat16 tolerances, wider than the project default (1e-2, 1.6e-2): a correct attention
-# rounds scores, weights and outputs to an 8-bit mantissa wherever it stores them, and two
-# correct implementations (scaling q or the scores, upcasting or not) differ by up to about
-# 1e-2 beyond 1.6e-2 relative for SDPA (measured), and twice that once the projections of
-# multi-head attention are added. Every mistake is also caught in float64, where the default
-# tolerance applies.
-BF16_SDPA = {"atol": 3e-2, "rtol": 3e-2}
-BF16_MHA = {"atol": 6e-2, "rtol": 6e-2}
-
-
-def tol_for(dtype: torch.dtype, bf16: dict) -> dict:
-    return bf16 if dtype == torch.bfloat16 else {}
+# bfloat16 cases use the wider per-function tolerances of config.FUNCTION_TOLERANCE_DEFAULTS
+# (the judge looks them up by function name).
 
 
 def random_mask(rng, shape, device, p_keep=0.6, keep_first=True):
@@ -58,7 +48,7 @@ def test_sdpa_random_shapes(judge, rng, device, dtype):
     q = randn(rng, batch, heads, q_len, d_k, dtype=dtype, device=device)
     k = randn(rng, batch, heads, k_len, d_k, dtype=dtype, device=device)
     v = randn(rng, batch, heads, k_len, d_v, dtype=dtype, device=device)
-    compare_sdpa(judge, q, k, v, **tol_for(dtype, BF16_SDPA))
+    compare_sdpa(judge, q, k, v)
 
 
 @pytest.mark.function(SDPA)
@@ -93,7 +83,7 @@ def test_sdpa_random_broadcast_masks(judge, rng, device, kind, dtype):
     k = randn(rng, batch, heads, k_len, d_k, dtype=dtype, device=device)
     v = randn(rng, batch, heads, k_len, draw(rng, 1, 6), dtype=dtype, device=device)
     mask = random_mask(rng, mask_shape(kind, batch, heads, q_len, k_len), device, keep_first=False)
-    compare_sdpa(judge, q, k, v, mask, **tol_for(dtype, BF16_SDPA))
+    compare_sdpa(judge, q, k, v, mask)
 
 
 @pytest.mark.function(SDPA)
@@ -105,7 +95,7 @@ def test_sdpa_causal_kv_cache_mask(judge, rng, device, dtype):
     q = randn(rng, 2, 2, q_len, 8, dtype=dtype, device=device)
     k = randn(rng, 2, 2, k_len, 8, dtype=dtype, device=device)
     v = randn(rng, 2, 2, k_len, 8, dtype=dtype, device=device)
-    compare_sdpa(judge, q, k, v, mask, **tol_for(dtype, BF16_SDPA))
+    compare_sdpa(judge, q, k, v, mask)
 
 
 @pytest.mark.function(SDPA)
@@ -247,7 +237,7 @@ def test_mha_random(judge, rng, device, kind, dtype):
                  "(B,H,L,S)": (batch, heads, q_len, k_len)}[kind]
         mask = random_mask(rng, shape, device, keep_first=False)
     args = (x_q, x_kv, params, heads) if mask is None else (x_q, x_kv, params, heads, mask)
-    judge.compare(MHA, *args, **tol_for(dtype, BF16_MHA))
+    judge.compare(MHA, *args)
 
 
 @pytest.mark.function(MHA)
