@@ -47,7 +47,9 @@ import traceback
 import types
 
 from autograder.sandbox import wire
+from autograder.sandbox.forbidden import GUARD, OpFence, guard_thread_start, install_guards
 
+OP_FENCE = OpFence()
 MEMORY_EXIT = 87          # C's exit status when it ran out of memory outside the student's code
 PROTOCOL_FD_BASE = 1000   # C's protocol fds live at and above this number
 ORPHAN_SWEEP_S = 0.25     # how often Z looks for daemons re-parented to it while C lives
@@ -56,10 +58,6 @@ _PR_SET_CHILD_SUBREAPER = 36
 _NOT_IMPLEMENTED = "not implemented yet"
 _MAX_MESSAGE = 2000
 _MAX_TRACEBACK = 4000
-
-
-class ForbiddenAPIError(RuntimeError):
-    """Raised inside the worker when student code calls an API grading.yaml forbids."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -252,6 +250,8 @@ class _Zygote:
         wire._tinylm_class()
         _warm_up()
         install_guards(cfg.get("forbidden_apis", []))
+        OP_FENCE.prepare(cfg.get("forbidden_apis", []))
+        guard_thread_start(GUARD)
         import_s = time.monotonic() - started
         self.landlock = 0
         if cfg.get("landlock"):
@@ -463,107 +463,6 @@ def apply_landlock(read_paths, write_paths, dev_path="/dev") -> int:
 
 
 # ------------------------------------------------------------------------------------------
-# forbidden APIs
-# ------------------------------------------------------------------------------------------
-
-class _GuardState:
-    """Which APIs are refused right now, and the first refusal seen during the current call."""
-
-    def __init__(self):
-        self.active: frozenset[str] = frozenset()
-        self.where = ""
-        self.violation: str | None = None
-
-
-_GUARD = _GuardState()
-_GUARDED: set[str] = set()
-
-
-def _resolve(dotted: str):
-    """``(parent, attribute, object)`` for a dotted name such as torch.nn.functional.softmax."""
-    parts = dotted.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        try:
-            for part in parts[cut:-1]:
-                obj = getattr(obj, part)
-            return obj, parts[-1], getattr(obj, parts[-1])
-        except AttributeError:
-            return None
-    return None
-
-
-def _make_guard(name: str, original, state: _GuardState):
-    def guard(*args, **kwargs):
-        if name in state.active:
-            message = f"{name} is not allowed in {state.where}"
-            if state.violation is None:
-                state.violation = message
-            raise ForbiddenAPIError(message)
-        return original(*args, **kwargs)
-
-    for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
-        try:
-            setattr(guard, attr, getattr(original, attr))
-        except (AttributeError, TypeError):
-            pass
-    return guard
-
-
-def install_guards(names) -> list[str]:
-    """Wrap each dotted API so it raises while it is active; returns the names not found.
-
-    Functions are replaced wherever the same object is reachable from a loaded torch module
-    (``F.scaled_dot_product_attention`` is also ``torch._C._nn.scaled_dot_product_attention``);
-    classes get a guarded ``__init__``, so subclasses are caught too. Installed before the
-    student's modules are imported, so ``from torch.nn.functional import x`` binds the guard.
-    Best effort by nature: code in the same process can always dig out an original.
-    """
-    missing = []
-    for name in names:
-        if name in _GUARDED:
-            continue
-        found = _resolve(name)
-        if found is None:
-            missing.append(name)
-            continue
-        parent, attr, original = found
-        if isinstance(original, type):
-            init = original.__dict__.get("__init__", original.__init__)
-            try:
-                original.__init__ = _make_guard(name, init, _GUARD)
-                _GUARDED.add(name)
-                continue
-            except (TypeError, AttributeError):
-                pass
-        guard = _make_guard(name, original, _GUARD)
-        try:
-            setattr(parent, attr, guard)
-        except (TypeError, AttributeError):
-            missing.append(name)
-            continue
-        for mod in list(sys.modules.values()):
-            mod_name = getattr(mod, "__name__", "") or ""
-            if not mod_name.startswith("torch") or not isinstance(mod, types.ModuleType):
-                continue
-            try:
-                items = list(vars(mod).items())
-            except TypeError:  # pragma: no cover
-                continue
-            for key, value in items:
-                if value is original:
-                    try:
-                        setattr(mod, key, guard)
-                    except (TypeError, AttributeError):  # pragma: no cover
-                        pass
-        _GUARDED.add(name)
-    return missing
-
-
-# ------------------------------------------------------------------------------------------
 # the submission child
 # ------------------------------------------------------------------------------------------
 
@@ -617,7 +516,7 @@ def _child_main(req_r: int, resp_w: int, zygote: _Zygote, fork_header: dict) -> 
     os.dup2(capture, 1)
     os.dup2(capture, 2)
     os.close(capture)
-    sys.stdin = open(0, "r", closefd=False)
+    sys.stdin = open(0, closefd=False)
     sys.stdout = io.TextIOWrapper(open(1, "wb", buffering=0, closefd=False),
                                   errors="backslashreplace", line_buffering=True,
                                   write_through=True)
@@ -684,6 +583,7 @@ class _ChildServer:
         self.modules: dict[str, types.ModuleType] = {}
         self.import_errors: dict[str, dict] = {}
         self.forbidden: dict[str, list[str]] = {}
+        self.refused_ops: dict[str, dict] = {}
         self.max_output = int(cfg.get("max_output_bytes", 64 << 10))
         self.max_file = cfg.get("max_file_bytes")
         self.cpu_s = cfg.get("cpu_s")
@@ -719,6 +619,7 @@ class _ChildServer:
         skip: dict = header.get("skip", {})
         self.forbidden = {m: list(v) for m, v in header.get("forbidden", {}).items()}
         install_guards(sorted({api for apis in self.forbidden.values() for api in apis}))
+        self.refused_ops = {m: OP_FENCE.refused(apis) for m, apis in self.forbidden.items()}
         for name, source in sources.items():
             with open(os.path.join(self.work, f"{name}.py"), "w", encoding="utf-8") as fh:
                 fh.write(source)
@@ -824,25 +725,26 @@ class _ChildServer:
                 resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 1))
             except (ValueError, OSError):
                 pass
-        _GUARD.active = frozenset(self.forbidden.get(module, ()))
-        _GUARD.where = f"{module}.{function}"
-        _GUARD.violation = None
+        GUARD.active = frozenset(self.forbidden.get(module, ()))
+        GUARD.where = f"{module}.{function}"
+        GUARD.violation = None
         started = time.perf_counter()
         try:
-            value = fn(*args, **kwargs)
+            with OP_FENCE.watch(self.refused_ops.get(module, {}), GUARD.where, GUARD):
+                value = fn(*args, **kwargs)
             failure = None
         except MemoryError as exc:
             value, failure = None, exc
         except Exception as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt end the child
             value, failure = None, exc
         finally:
-            _GUARD.active = frozenset()
+            GUARD.active = frozenset()
         reply["wall_s"] = time.perf_counter() - started
         output, hit_limit = self.capture_read()
         reply["output"] = output
         out_tensors = None
-        if _GUARD.violation is not None:
-            reply["forbidden"] = _GUARD.violation
+        if GUARD.violation is not None:
+            reply["forbidden"] = GUARD.violation
         elif hit_limit:
             reply["too_large"] = (f"the output reached the file-size limit of {self.max_file} "
                                   "bytes")

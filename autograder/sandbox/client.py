@@ -344,6 +344,10 @@ class Worker:
             reads only beneath the Python install, the worker code and system library dirs,
             writes only in its scratch dir, no TCP, no signals to outside processes.
             :attr:`isolation` says whether it took effect.
+        static_check: read each submission's source on this (trusted) side for forbidden APIs
+            and dynamic routes to torch internals (:mod:`autograder.forbidden_static`); a
+            flagged function is refused without running. Off only to test the worker's own
+            run-time fences.
     """
 
     def __init__(self, mode: str = "auto", *, timeout_s: float = 10.0,
@@ -353,7 +357,8 @@ class Worker:
                  max_tmp_bytes: int = 512 << 20, threads: int = 1,
                  forbidden: dict[str, list[str]] | None = None,
                  wire_limits: wire.Limits | None = None, load_timeout_s: float = 30.0,
-                 start_timeout_s: float = 120.0, gpu: bool = False, landlock: bool = True):
+                 start_timeout_s: float = 120.0, gpu: bool = False, landlock: bool = True,
+                 static_check: bool = True):
         if mode not in ("auto", "bubblewrap", "rlimits"):
             raise ValueError(f"mode must be 'auto', 'bubblewrap' or 'rlimits', got {mode!r}")
         self.requested_mode = mode
@@ -374,6 +379,8 @@ class Worker:
         self.start_timeout_s = start_timeout_s
         self.gpu = gpu
         self.landlock = landlock
+        self.static_check = static_check
+        self.static_refusals: dict = {}  # {(module, function): forbidden_static.Finding}
         self.landlock_abi = 0
         self.fallback_reason: str | None = None  # why sandbox: auto did not get bubblewrap
 
@@ -407,14 +414,14 @@ class Worker:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def __enter__(self) -> "Worker":
+    def __enter__(self) -> Worker:
         self.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def start(self, wait: bool = True) -> "Worker":
+    def start(self, wait: bool = True) -> Worker:
         """Start the zygote (python + import torch) if it is not running.
 
         ``wait=False`` only launches it: the caller can import its own modules while the
@@ -818,6 +825,10 @@ class Worker:
                                     (self.forbidden if forbidden is None else forbidden).items()}
             self._skip = {}
             self.import_errors = {}
+            self.static_refusals = {}
+            if self.static_check and self._load_forbidden:
+                from autograder.forbidden_static import check_submission
+                self.static_refusals = check_submission(self._modules, self._load_forbidden)
             self._ensure_child()
             return dict(self.import_errors)
 
@@ -830,6 +841,9 @@ class Worker:
                timeout_s: float | None = None) -> CallResult:
         """Like :meth:`call` but returns :class:`CallResult` (value, output, wall time)."""
         timeout = self.timeout_s if timeout_s is None else float(timeout_s)
+        finding = self.static_refusals.get((module, function))
+        if finding is not None:  # refused on the trusted side: the code never runs
+            raise ForbiddenAPI(finding.message(f"{module}.{function}"), api=finding.api)
         with self._lock:
             jsonable, tensors = wire.encode_value([list(args), dict(kwargs or {})],
                                                   self.wire_limits)

@@ -7,8 +7,17 @@ import pytest
 import torch
 
 from autograder.sandbox import wire
-from autograder.sandbox.wire import (FrameReader, FrameTooLarge, Limits, RefusedType, WireError,
-                                     decode_value, encode_value, pack_frame, unpack_payload)
+from autograder.sandbox.wire import (
+    FrameReader,
+    FrameTooLarge,
+    Limits,
+    RefusedType,
+    WireError,
+    decode_value,
+    encode_value,
+    pack_frame,
+    unpack_payload,
+)
 
 
 def through_frame(value, limits=wire.DEFAULT_LIMITS):
@@ -33,7 +42,7 @@ def assert_same(got, expected):
         assert math.isnan(got)
     elif isinstance(expected, (list, tuple)):
         assert len(got) == len(expected)
-        for g, e in zip(got, expected):
+        for g, e in zip(got, expected, strict=True):
             assert_same(g, e)
     elif isinstance(expected, dict):
         assert list(got) == list(expected)
@@ -252,7 +261,8 @@ def test_tensor_section_is_what_safetensors_torch_writes():
 
 
 def test_error_paths_name_dict_keys_and_positions():
-    with pytest.raises(RefusedType, match=r"a frozenset \(builtins.frozenset\) at \[0\]<key \(1, frozenset\(\{2\}\)\)>\[1\];"):
+    with pytest.raises(RefusedType, match=r"a frozenset \(builtins.frozenset\) at "
+                                          r"\[0\]<key \(1, frozenset\(\{2\}\)\)>\[1\];"):
         encode_value([{(1, frozenset({2})): 0}])
     with pytest.raises(RefusedType, match=r"at \[0\]\['w'\]\[2\]"):
         encode_value([{"w": [1, 2, {3}]}])

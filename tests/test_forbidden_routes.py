@@ -1,0 +1,268 @@
+"""Forbidden APIs hold against every route: the trusted-side static check and the worker's fences.
+
+Each route is tried twice: against the static check alone (autograder.forbidden_static, no
+worker), and against the worker's run-time fences alone (``static_check=False``), in every
+sandbox mode this machine offers. The expected verdicts are written by hand from what each
+snippet does; honest code (the reference, the stubs and every example submission) must pass both
+layers untouched.
+"""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from autograder.forbidden_static import check_submission
+from autograder.sandbox import ForbiddenAPI, Worker, bubblewrap_available
+
+REPO = Path(__file__).resolve().parents[1]
+SDPA = "torch.nn.functional.scaled_dot_product_attention"
+MHA = "torch.nn.MultiheadAttention"
+LN = "torch.nn.functional.layer_norm"
+GELU = "torch.nn.functional.gelu"
+FORBIDDEN = {"attention": [SDPA, MHA], "transformer": [LN, GELU]}
+MODES = ["rlimits"] + (["bubblewrap"] if bubblewrap_available() else [])
+
+
+def src(text: str) -> str:
+    return textwrap.dedent(text).lstrip()
+
+
+# Each route computes the forbidden thing; `api` is what the run-time fence must name.
+ROUTES = {
+    "by_name": (SDPA, """
+        import torch.nn.functional as F
+        def run(q):
+            return F.scaled_dot_product_attention(q, q, q)
+    """),
+    "aten_packet": (SDPA, """
+        import torch
+        def run(q):
+            return torch.ops.aten.scaled_dot_product_attention(q, q, q)
+    """),
+    "aten_default_overload": (SDPA, """
+        import torch
+        def run(q):
+            return torch.ops.aten.scaled_dot_product_attention.default(q, q, q)
+    """),
+    "aten_math_kernel": (SDPA, """
+        import torch
+        def run(q):
+            return torch.ops.aten._scaled_dot_product_attention_math(q, q, q)[0]
+    """),
+    "aten_flash_kernel": (SDPA, """
+        import torch
+        def run(q):
+            return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, q, q)[0]
+    """),
+    "c_binding": (SDPA, """
+        import torch
+        def run(q):
+            return torch._C._nn.scaled_dot_product_attention(q, q, q)
+    """),
+    "original_behind_guard": (SDPA, """
+        import torch.nn.functional as F
+        def run(q):
+            guard = F.scaled_dot_product_attention
+            cells = [c.cell_contents for c in (guard.__closure__ or ())]
+            original = next(c for c in cells if callable(c) and not isinstance(c, str))
+            return original(q, q, q)
+    """),
+    "computed_getattr": (SDPA, """
+        import torch
+        def run(q):
+            name = "scaled_dot_" + "product_attention"
+            return getattr(torch.ops.aten, name)(q, q, q)
+    """),
+    "importlib_reload": (SDPA, """
+        import importlib
+        def run(q):
+            fresh = importlib.import_module("torch._C._nn")
+            return fresh.scaled_dot_product_attention(q, q, q)
+    """),
+    "sys_modules": (SDPA, """
+        import sys
+        def run(q):
+            return sys.modules["torch._C._nn"].scaled_dot_product_attention(q, q, q)
+    """),
+    "helper_in_another_module": (SDPA, None),  # attention.run calls masks.helper (below)
+    "thread": ("starting a thread", """
+        import threading
+        import torch
+        def run(q):
+            out = []
+            t = threading.Thread(target=lambda: out.append(
+                torch.ops.aten.scaled_dot_product_attention(q, q, q)))
+            t.start()
+            t.join()
+            return out[0] if out else q
+    """),
+}
+HELPER = src("""
+    import torch
+    def helper(q):
+        return torch.ops.aten.scaled_dot_product_attention(q, q, q)
+""")
+HONEST = src("""
+    import math
+    import torch
+    def run(q):
+        scores = q @ q.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        return torch.softmax(scores, dim=-1) @ q
+""")
+
+
+def route_sources(route: str) -> dict[str, str]:
+    body = ROUTES[route][1]
+    if body is None:
+        return {"attention": src("""
+            from exercises.masks import helper
+            def run(q):
+                return helper(q)
+        """), "masks": HELPER}
+    return {"attention": src(body), "masks": "def unused():\n    return 1\n"}
+
+
+# -- the static check, alone --------------------------------------------------------------
+
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_static_check_flags_every_route(route):
+    found = check_submission(route_sources(route), FORBIDDEN)
+    assert ("attention", "run") in found, route
+    message = found[("attention", "run")].message("attention.run")
+    assert "is not allowed in attention.run" in message
+    assert SDPA in message  # the API is named, directly or as what the route could reach
+    assert ("masks", "unused") not in found and ("masks", "helper") not in found  # masks may
+
+
+def test_static_check_names_the_line_and_the_api():
+    found = check_submission(route_sources("aten_math_kernel"), FORBIDDEN)[("attention", "run")]
+    assert (found.file, found.line) == ("attention.py", 3)
+    assert found.api == "torch.ops" and not found.direct
+    assert found.message("attention.run") == (
+        "torch.ops is not allowed in attention.run: attention.py line 3 reaches torch internals "
+        f"through torch.ops, a dynamic route that could reach the APIs forbidden here ({SDPA}, "
+        f"{MHA})")
+    found = check_submission(route_sources("by_name"), FORBIDDEN)[("attention", "run")]
+    assert found.message("attention.run") == (
+        f"{SDPA} is not allowed in attention.run (attention.py line 3 uses {SDPA})")
+
+
+@pytest.mark.parametrize("code", [
+    "from torch.nn.functional import scaled_dot_product_attention as s\ndef run(q):\n    return s(q, q, q)\n",
+    "from torch.nn import functional\ndef run(q):\n    return functional.scaled_dot_product_attention(q, q, q)\n",
+    "import torch\nF = torch.nn.functional\nf = F.scaled_dot_product_attention\ndef run(q):\n    return f(q, q, q)\n",
+    "import torch\ndef run(q):\n    return getattr(torch.nn.functional, 'scaled_dot_product_attention')(q, q, q)\n",
+    "def run(q, mod):\n    return mod.scaled_dot_product_attention(q, q, q)\n",
+    "import torch\ndef run(q):\n    return torch.nn.MultiheadAttention(4, 1)(q, q, q)[0]\n",
+    "import torch\nclass Mine(torch.nn.MultiheadAttention):\n    pass\ndef run(q):\n    return Mine(4, 1)\n",
+    "import torch\ndef run(q):\n    return torch.nn.functional.__dict__['scaled_dot_product_attention'](q, q, q)\n",
+    "import functools\ndef run(q, torch):\n    return functools.reduce(getattr, ['ops', 'aten'], torch)\n",
+    "import torch\ndef run(q):\n    return eval('torch.nn.functional.scaled_dot_product_attention')(q, q, q)\n",
+    "import torch\ndef run(q):\n    return __import__('torch')._C._nn.scaled_dot_product_attention(q, q, q)\n",
+    "import torch\nsetattr(torch.nn.functional, 'softmax', None)\ndef run(q):\n    return q\n",
+])
+def test_static_check_flags_aliases_and_dynamic_spellings(code):
+    assert ("attention", "run") in check_submission({"attention": code}, FORBIDDEN), code
+
+
+def test_static_check_leaves_honest_code_and_other_modules_alone():
+    sources = {"attention": HONEST,
+               "transformer": "import torch.nn.functional as F\n"
+                              "def attend(q):\n    return F.scaled_dot_product_attention(q, q, q)\n",
+               "masks": "import importlib\ndef dyn():\n    return importlib.import_module('math')\n"}
+    assert check_submission(sources, FORBIDDEN) == {}  # sdpa is allowed in transformer
+    # a top-level binding taints only the functions that use it
+    code = ("from torch.nn.functional import scaled_dot_product_attention as sdpa\n" + HONEST
+            + "def cheat(q):\n    return sdpa(q, q, q)\n")
+    assert set(check_submission({"attention": code}, FORBIDDEN)) == {("attention", "cheat"),
+                                                                     ("attention", "sdpa")}
+
+
+def _submission_roots():
+    return [REPO / "reference", REPO / "exercises"] + sorted(
+        (REPO / "examples" / "submissions").iterdir())
+
+
+@pytest.mark.parametrize("root", _submission_roots(), ids=lambda p: p.name)
+def test_reference_stubs_and_examples_have_no_static_findings(root):
+    from autograder.intake import load_submission
+
+    settings = yaml.safe_load((REPO / "grading.yaml").read_text())
+    forbidden = {m: c.get("forbidden", []) for m, c in settings["modules"].items()}
+    modules = load_submission(root).modules
+    assert check_submission(modules, forbidden) == {}
+
+
+# -- the worker's run-time fences, alone ------------------------------------------------------
+
+@pytest.fixture(scope="module", params=MODES)
+def unchecked_worker(request):
+    with Worker(request.param, timeout_s=20, forbidden=FORBIDDEN, static_check=False) as w:
+        yield w
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_runtime_fence_refuses_every_route(unchecked_worker, route):
+    api = ROUTES[route][0]
+    assert unchecked_worker.load_submission(route_sources(route)) == {}
+    q = torch.randn(1, 2, 4, 8)
+    with pytest.raises(ForbiddenAPI) as info:
+        unchecked_worker.call("attention", "run", (q,))
+    assert str(info.value).startswith(f"{api} is not allowed in attention.run"), str(info.value)
+
+
+def test_runtime_fence_names_the_operator_and_leaves_honest_code(unchecked_worker):
+    unchecked_worker.load_submission({
+        "attention": HONEST,
+        "transformer": src("""
+            import torch
+            def norm(x):
+                return torch.ops.aten.native_layer_norm(x, [x.shape[-1]], None, None, 1e-5)[0]
+            def act(x):
+                return torch.ops.aten.gelu.default(x)
+            def attend(q):
+                return torch.ops.aten.scaled_dot_product_attention(q, q, q)  # allowed here
+        """),
+    })
+    q = torch.randn(1, 2, 4, 8)
+    expected = torch.softmax(q @ q.transpose(-2, -1) / 8 ** 0.5, -1) @ q  # by hand
+    assert torch.allclose(unchecked_worker.call("attention", "run", (q,)), expected, atol=1e-6)
+    with pytest.raises(ForbiddenAPI, match=r"layer_norm is not allowed in transformer\.norm "
+                                           r"\(its ATen operator aten::native_layer_norm ran\)"):
+        unchecked_worker.call("transformer", "norm", (q,))
+    with pytest.raises(ForbiddenAPI, match=r"gelu is not allowed in transformer\.act .*aten::gelu"):
+        unchecked_worker.call("transformer", "act", (q,))
+    assert torch.allclose(unchecked_worker.call("transformer", "attend", (q,)),
+                          torch.nn.functional.scaled_dot_product_attention(q, q, q), atol=1e-6)
+
+
+def test_removing_the_fence_is_itself_refused(unchecked_worker):
+    unchecked_worker.load_submission({"attention": src("""
+        import torch
+        from torch.utils import _python_dispatch as d
+        def run(q):
+            d._pop_mode()
+            return torch.ops.aten.scaled_dot_product_attention(q, q, q)
+    """)})
+    with pytest.raises(ForbiddenAPI, match="the forbidden-API fence was removed in attention.run"):
+        unchecked_worker.call("attention", "run", (torch.randn(1, 2, 4, 8),))
+
+
+# -- both layers together: the default worker --------------------------------------------------
+
+def test_default_worker_refuses_statically_before_running(tmp_path):
+    marker = tmp_path / "ran"
+    code = (f"import torch\ndef run(q):\n    open({str(marker)!r}, 'w').close()\n"
+            "    return torch.ops.aten.scaled_dot_product_attention(q, q, q)\n")
+    with Worker("rlimits", timeout_s=20, forbidden=FORBIDDEN) as w:
+        w.load_submission({"attention": code})
+        with pytest.raises(ForbiddenAPI) as info:
+            w.call("attention", "run", (torch.randn(1, 2, 4, 8),))
+    assert info.value.api == SDPA
+    assert str(info.value) == (f"{SDPA} is not allowed in attention.run (attention.py line 4 uses "
+                               "torch.ops.aten.scaled_dot_product_attention)")
+    assert not marker.exists()  # refused on the trusted side: the function never ran
