@@ -25,6 +25,14 @@ from autograder.outputs import (
 )
 from autograder.server.command import serve_command, tokens_command
 from autograder.similarity.command import similarity_command
+from autograder.student_text import (
+    markup_name,
+    rich_name,
+    rich_text,
+    safe_streams,
+    terminal_name,
+    terminal_text,
+)
 from autograder.yamlsource import YamlError
 
 CHECKS_DIR = Path(__file__).resolve().parent.parent / "exercises" / "checks"
@@ -44,6 +52,7 @@ def main() -> None:
     2 bad usage, grading.yaml or output path, 3 the submission cannot be read,
     4 grading cannot run here (sandbox worker or gradebook unavailable).
     """
+    safe_streams()  # a student's file name never ends a run in UnicodeEncodeError (LANG=C)
 
 
 @main.command()
@@ -100,11 +109,9 @@ def grade(submission: Path, results: Path | None, report: Path | None, junit: Pa
     try:
         from autograder.grading import grade_submission
 
+        # an unreadable submission comes back as a result at 0 (the outputs still get written)
         result = grade_submission(submission, config, seed=seed, config_path=config_path,
                                   student=student, worker=worker)
-    except SubmissionError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_SUBMISSION)
     finally:
         worker.close()
     from autograder.reports import print_table, write_report
@@ -115,7 +122,10 @@ def grade(submission: Path, results: Path | None, report: Path | None, junit: Pa
     if report:
         write_report(result, report)
     if junit:
-        junit.write_text(junit_xml(result), encoding="utf-8")
+        junit.write_text(junit_xml(result), encoding="utf-8", errors="backslashreplace")
+    if result.unreadable:
+        click.echo(f"error: {terminal_text(result.error, keep_newlines=False)}", err=True)
+        sys.exit(EXIT_SUBMISSION)
     if not quiet:
         print_table(result)
 
@@ -170,7 +180,7 @@ def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | N
 
     from autograder import batch as batching
     from autograder import exports
-    from autograder.gradebook import Gradebook
+    from autograder.gradebook import Gradebook, GradebookError
 
     console = Console()
     try:
@@ -192,6 +202,9 @@ def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | N
         sys.exit(EXIT_SUBMISSION)
     try:
         Gradebook(gradebook).close()
+    except GradebookError as exc:  # its message names the file and the cause
+        click.echo(f"error: --gradebook: {exc}", err=True)
+        sys.exit(EXIT_ENVIRONMENT)
     except Exception as exc:  # noqa: BLE001 - whatever the store raises, it is one line
         click.echo(f"error: --gradebook {gradebook}: cannot open the gradebook: {exc}", err=True)
         sys.exit(EXIT_ENVIRONMENT)
@@ -202,7 +215,7 @@ def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | N
         task = progress.add_task("", total=len(items))
 
         def advance(item, status):
-            progress.update(task, advance=1, description=f"{item.student}: {status}")
+            progress.update(task, advance=1, description=f"{markup_name(item.student)}: {status}")
 
         try:
             outcome = batching.run_batch(items, book, config_path=config_path, jobs=jobs,
@@ -215,11 +228,12 @@ def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | N
             sys.exit(EXIT_ENVIRONMENT)
     with Gradebook(gradebook) as book:
         _print_gradebook(book, console)
-        console.print(f"{len(outcome.graded)} graded, {len(outcome.skipped)} already in {gradebook}, "
-                      f"{len(outcome.errors)} errors")
+        console.print(f"{len(outcome.graded)} graded, {len(outcome.skipped)} already in "
+                      f"{terminal_name(gradebook)}, {len(outcome.unreadable)} unreadable (scored 0), "
+                      f"{len(outcome.errors)} errors", markup=False)
         for reason, students in _by_reason(outcome.regraded).items():
-            console.print(f"{len(students)} regraded because {reason}: {', '.join(students)}",
-                          highlight=False)
+            console.print(f"{len(students)} regraded because {reason}: "
+                          f"{', '.join(terminal_name(s) for s in students)}", highlight=False, markup=False)
         if csv_path:
             exports.export_csv(book, csv_path)
         if canvas:
@@ -254,8 +268,13 @@ def _print_gradebook(book, console) -> None:
     for row in book.latest(include_errors=True):
         mistakes = sorted({c.mistake for c in book.cases(row.id) if c.mistake}) if row.status == "graded" else []
         score = f"{row.score:.2f}/{row.max_score:g}" if row.status == "graded" else "-"
-        detail = ", ".join(mistakes) if row.status == "graded" else _error_cell(row.error)
-        table.add_row(row.student, score, row.status, detail, row.graded_at[:16].replace("T", " "))
+        if row.status == "graded" and row.error:  # unreadable: scored 0, the reason shown
+            detail = "unreadable: " + _error_cell(row.error)
+        else:
+            detail = ", ".join(mistakes) if row.status == "graded" else _error_cell(row.error)
+        # student text as rich Text: `[red]` in an id prints as written, escapes stay visible
+        table.add_row(rich_name(row.student), score, row.status, rich_text(detail, keep_newlines=False),
+                      row.graded_at[:16].replace("T", " "))
     console.print(table)
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import getpass
+import importlib
 import json
-import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -347,27 +347,23 @@ def score_responses(banks: dict[str, Bank], responses: list[Response]) -> tuple[
     return sorted(quizzes.values(), key=lambda s: (s.student, s.quiz)), problems
 
 
-def write_gradebook(path: Path, scores: list[QuizScore], scored_at: str) -> None:
-    """Upsert one row per (student, quiz) into ``quiz_scores`` (SQLite, WAL, one transaction)."""
-    conn = sqlite3.connect(path)
+def write_gradebook(location: Path | str, scores: list[QuizScore], scored_at: str) -> None:
+    """Upsert one row per (student, quiz) into the course gradebook's ``quiz_scores`` table.
+
+    The gradebook has one writer, autograder.gradebook (SQLite or PostgreSQL, migrations). It
+    is looked up by name: the quiz engine also ships alone, in the student bundle, where
+    scoring a class into a gradebook is not a student's task.
+    """
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS quiz_scores ("
-            " student TEXT NOT NULL, quiz TEXT NOT NULL, score REAL NOT NULL,"
-            " max_score REAL NOT NULL, scored_at TEXT NOT NULL, PRIMARY KEY (student, quiz))"
-        )
-        with conn:
-            conn.executemany(
-                "INSERT INTO quiz_scores (student, quiz, score, max_score, scored_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (student, quiz) DO UPDATE SET score = excluded.score,"
-                " max_score = excluded.max_score, scored_at = excluded.scored_at",
-                [(s.student, s.quiz, s.score, s.max_score, scored_at) for s in scores],
-            )
-    except sqlite3.Error as exc:
-        raise QuizUsageError(f"{path}: gradebook error: {exc}") from None
-    finally:
-        conn.close()
+        gradebook = importlib.import_module("autograder.gradebook")
+    except ModuleNotFoundError:
+        raise QuizUsageError("--gradebook writes the course gradebook, which needs the course project "
+                             "(pip install -e . in it); use --out scores.json here") from None
+    try:
+        with gradebook.Gradebook(location) as book:
+            book.record_quizzes([(s.student, s.quiz, s.score, s.max_score) for s in scores], scored_at)
+    except gradebook.GradebookError as exc:
+        raise QuizUsageError(f"--gradebook: {exc}") from None  # exc names the file
 
 
 @main.command("score")

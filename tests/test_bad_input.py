@@ -38,6 +38,8 @@ def _files(tmp: Path) -> dict[str, str]:
         "nonempty_dir": tmp / "full",
         "broken_banks": tmp / "banks",
         "one_bad": tmp / "class",
+        "not_db": tmp / "grades.sqlite",
+        "header_csv": tmp / "no-answers.csv",
     }
     made["empty_dir"].mkdir()
     made["not_zip"].write_bytes(b"PK\x03\x04 this is not a zip archive")
@@ -55,6 +57,8 @@ def _files(tmp: Path) -> dict[str, str]:
                                                         encoding="utf-8")
     made["one_bad"].mkdir()
     (made["one_bad"] / "zed.zip").write_bytes(b"not a zip")
+    made["header_csv"].write_text("student,quiz,question,answer\n", encoding="utf-8")
+    made["not_db"].write_text("this is not a database, it is a text file\n" * 100, encoding="utf-8")
     return {name: str(path) for name, path in made.items()}
 
 
@@ -75,6 +79,7 @@ AUTOGRADER_CASES = [
     ("batch", ["{one_bad}", "--csv", "{empty_dir}"], 2),
     ("batch", ["{one_bad}", "--config", "{broken_yaml}"], 2),
     ("batch", ["{one_bad}", "--jobs", "0"], 2),
+    ("batch", ["{one_bad}", "--gradebook", "{not_db}"], 4),
     ("batch", ["{one_bad}", "--roster", "{garbage_csv}"], 2),
     ("check", ["--impl", "nowhere"], 2),
     ("check", ["--function", "masks.no_such_function"], 2),
@@ -111,6 +116,7 @@ QUIZ_CASES = [
     ("score", ["{bad_json}"], 2),
     ("score", ["{bad_csv}"], 2),
     ("score", ["{bad_csv}", "--out", "{out}/scores.json"], 2),
+    ("score", ["{header_csv}", "--gradebook", "{not_db}"], 2),
     ("export", [], 2),
     ("export", ["no-such-topic", "--gift", "{tmp}/m.txt"], 2),
     ("export", ["--qti", "{out}/c.zip"], 2),
