@@ -20,29 +20,34 @@ _usage_error = QuizUsageError
               help="Write Moodle GIFT text to this file (import: Question bank > Import > GIFT).")
 @click.option("--qti", "qti_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a Canvas QTI 1.2 zip to this file (import: Settings > Import course content > QTI .zip).")
+@click.option("--moodle-xml", "moodle_xml_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write Moodle XML to this file: like --gift, but it carries each question's points.")
 @click.option("--ordering", type=click.Choice(["matching", "skip"]), default="matching", show_default=True,
               help="GIFT has no ordering type: export ordering questions as matching "
                    "'Position k -> item', or skip them (listed as warnings).")
 @click.pass_context
 def export_cmd(ctx: click.Context, topics: tuple[str, ...], gift_out: Path | None, qti_out: Path | None,
-               ordering: str) -> None:
-    """Export banks (all, or the TOPICS given) for Moodle (GIFT) and/or Canvas (QTI 1.2).
+               moodle_xml_out: Path | None, ordering: str) -> None:
+    """Export banks (all, or the TOPICS given) for Moodle (GIFT, Moodle XML) and/or Canvas (QTI 1.2).
 
     One Moodle category / one Canvas quiz per topic. Parameterised numeric questions are
     exported as one concrete variant (fixed instructor seed, noted in the output); what the
-    target cannot express (scoring schemes, ordering) is printed as warnings.
+    target cannot express (scoring schemes, ordering, points in GIFT) is printed as warnings.
 
     \b
       quiz export --gift moodle.txt attention tokenization
+      quiz export --moodle-xml moodle.xml
       quiz export --qti canvas.zip
     """
     from quizzes.export_gift import export_gift
+    from quizzes.export_moodle_xml import export_moodle_xml
     from quizzes.export_qti import export_qti
 
-    if gift_out is None and qti_out is None:
-        raise click.UsageError("give --gift OUT.txt and/or --qti OUT.zip")
+    if gift_out is None and qti_out is None and moodle_xml_out is None:
+        raise click.UsageError("give --gift OUT.txt, --moodle-xml OUT.xml and/or --qti OUT.zip")
     prepare_file(gift_out, "--gift")
     prepare_file(qti_out, "--qti")
+    prepare_file(moodle_xml_out, "--moodle-xml")
     state = _state(ctx)
     banks = [state.bank(t) for t in topics] if topics else list(state.banks().values())
     if not banks:
@@ -54,6 +59,11 @@ def export_cmd(ctx: click.Context, topics: tuple[str, ...], gift_out: Path | Non
         warnings += [f"gift: {w}" for w in gift.warnings]
         categories = "category" if len(banks) == 1 else "categories"
         click.echo(f"wrote {gift_out}: {gift.count} question(s) in {len(banks)} {categories}", err=True)
+    if moodle_xml_out is not None:
+        moodle = export_moodle_xml(banks)
+        moodle_xml_out.write_text(moodle.text, encoding="utf-8")
+        warnings += [f"moodle-xml: {w}" for w in moodle.warnings]
+        click.echo(f"wrote {moodle_xml_out}: {moodle.count} question(s) in {len(banks)} categories", err=True)
     if qti_out is not None:
         qti = export_qti(banks)
         qti.write(qti_out)

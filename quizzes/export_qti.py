@@ -23,7 +23,9 @@ ordering     matching_question            "Position k" -> item (no LCS partial c
 ============ ============================ ==============================================
 
 Feedback: each choice's feedback is an ``itemfeedback`` ``<ident>_fb`` shown by a
-``respcondition`` on that choice; the explanation is ``general_fb``. Parameterised numeric
+``respcondition`` on that choice; the explanation is ``general_fb``. A ``graded: true``
+question has neither (its key must not reach students after an attempt), and a quiz holding
+one has ``show_correct_answers`` false. Matching shares are hundredths summing to exactly 100. Parameterised numeric
 questions export one variant drawn with the fixed instructor seed (as in GIFT).
 What Canvas classic quizzes cannot express is returned as warnings.
 
@@ -33,12 +35,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
-from quizzes import render
-from quizzes.export_gift import EXPORT_STUDENT, numeric_key
+from quizzes.export_gift import EXPORT_STUDENT, accepted_variants, html_block, html_inline, numeric_key, plain
 from quizzes.model import (
     AnyQuestion,
     Bank,
@@ -73,14 +74,9 @@ ZIP_DATE = (2020, 1, 1, 0, 0, 0)  # fixed so the same banks give byte-identical 
 
 def html(markdown_text: str) -> str:
     """Markdown -> HTML for a ``mattext texttype="text/html"`` (the XML writer escapes it
-    again). The core's renderer: raw HTML in a bank is shown as text, and $...$ math is kept
-    verbatim (Markdown would eat the backslash of ``\\,``)."""
-    return str(render.markdown_html(markdown_text)).strip()
-
-
-def html_inline(markdown_text: str) -> str:
-    """A choice: inline Markdown, no surrounding <p>."""
-    return str(render.markdown_inline_html(markdown_text)).strip()
+    again). The core's renderer: raw HTML in a bank is shown as text, and $...$ maths becomes
+    ``\\(...\\)``, which Canvas typesets with MathJax (quizzes/maths.py)."""
+    return html_block(markdown_text)
 
 
 @dataclass
@@ -236,7 +232,7 @@ def item_xml(question: AnyQuestion, warnings: list[str]) -> ET.Element:
         sub(sub(rs, "render_fib"), "response_label", ident="answer1", rshuffle="No")
         rc = sub(rp, "respcondition", continue_="No")
         cond = sub(rc, "conditionvar")
-        for accepted in question.accept:
+        for accepted in accepted_variants(question.accept):
             sub(cond, "varequal", accepted, respident="response1")
         sub(rc, "setvar", "100", action="Set", varname="SCORE")
         warnings.append(f"{question.id}: Canvas compares short answers case-insensitively but keeps punctuation")
@@ -250,14 +246,13 @@ def item_xml(question: AnyQuestion, warnings: list[str]) -> ET.Element:
         right_ident = {r: f"{qid}_r{i}" for i, r in enumerate(rights)}
         for k, (left, _) in enumerate(pairs):
             lid = sub(pres, "response_lid", ident=f"response_{qid}_l{k}")
-            _material(lid, left, "text/plain")
+            _material(lid, plain(left), "text/plain")
             rc = sub(lid, "render_choice")
             for r in rights:
-                _material(sub(rc, "response_label", ident=right_ident[r]), r, "text/plain")
+                _material(sub(rc, "response_label", ident=right_ident[r]), plain(r), "text/plain")
             answer_ids.append(f"response_{qid}_l{k}")
-        share = f"{100 / len(pairs):.2f}"
         canon = {normalise_label(r): r for r in rights}
-        for k, (_, right) in enumerate(pairs):
+        for k, ((_, right), share) in enumerate(zip(pairs, matching_shares(len(pairs)), strict=True)):
             _condition(rp, f"response_{qid}_l{k}", right_ident[canon[normalise_label(right)]],
                        score=share, action="Add")
     else:  # pragma: no cover - the model's union is closed
@@ -269,12 +264,26 @@ def item_xml(question: AnyQuestion, warnings: list[str]) -> ET.Element:
         "original_answer_ids": ",".join(answer_ids),
         "assessment_question_identifierref": f"ref_{question.id}",
     })
+    if question.graded:  # an exam key: no feedback shown after the attempt
+        for rc in rp.findall("respcondition"):
+            for shown in rc.findall("displayfeedback"):
+                rc.remove(shown)
+        rp[:] = [rc for rc in rp if rc.tag != "respcondition" or len(rc) > 1]
     item.append(pres)
     item.append(rp)
-    _itemfeedback(item, "general_fb", explanation)
-    for ident, text in feedbacks:
-        _itemfeedback(item, ident, text)
+    if not question.graded:
+        _itemfeedback(item, "general_fb", explanation)
+        for ident, text in feedbacks:
+            _itemfeedback(item, ident, text)
     return item
+
+
+def matching_shares(n: int) -> list[str]:
+    """``n`` shares of 100 in hundredths that sum to exactly 100 (the last takes the rest):
+    3 -> 33.33, 33.33, 33.34."""
+    base = 10000 // n
+    hundredths = [base] * (n - 1) + [10000 - base * (n - 1)]
+    return [f"{h // 100}.{h % 100:02d}" for h in hundredths]
 
 
 # ---------------------------------------------------------------------------- files
@@ -294,6 +303,8 @@ def assessment_xml(bank: Bank, ident: str, warnings: list[str]) -> bytes:
 
 
 def assessment_meta_xml(bank: Bank, ident: str) -> bytes:
+    """Canvas's quiz settings; right answers are shown after the attempt only when the quiz
+    holds no ``graded: true`` question."""
     root = ET.Element("quiz", {
         "identifier": ident, "xmlns": NS_CANVAS, "xmlns:xsi": NS_XSI,
         "xsi:schemaLocation": f"{NS_CANVAS} https://canvas.instructure.com/xsd/cccv1p0.xsd",
@@ -304,7 +315,8 @@ def assessment_meta_xml(bank: Bank, ident: str) -> bytes:
     sub(root, "scoring_policy", "keep_highest")
     sub(root, "quiz_type", "assignment")
     sub(root, "points_possible", f"{bank.total_points:.1f}")
-    sub(root, "show_correct_answers", "true")
+    exam = any(q.graded for q in bank.questions)
+    sub(root, "show_correct_answers", "false" if exam else "true")
     sub(root, "allowed_attempts", "1")
     sub(root, "one_question_at_a_time", "false")
     sub(root, "cant_go_back", "false")

@@ -26,8 +26,9 @@ from functools import lru_cache
 
 import latex2mathml.converter
 
-# Code first so a "$" inside code is left alone; then display and inline maths.
-CODE_OR_MATH = re.compile(r"(```.*?```|`[^`\n]*`)|(\$\$.+?\$\$|\$[^$\n]+?\$)", re.S)
+# Code first so a "$" inside code is left alone; then display and inline maths. Inline maths
+# may wrap onto the next line, as in TeX, but a blank line (a new paragraph) ends it.
+CODE_OR_MATH = re.compile(r"(```.*?```|`[^`\n]*`)|(\$\$.+?\$\$|\$(?:[^$\n]|\n(?![ \t]*\n))+?\$)", re.S)
 
 MathRenderer = Callable[[str, bool], str]  # (LaTeX without delimiters, display?) -> output
 

@@ -2,11 +2,13 @@
 grammar (docs.moodle.org/en/GIFT_format and Moodle's question/format/gift/format.php), not
 from the exporter's code.
 
-pygiftparser (PyPI, 2017) was tried as an independent parser: it pins Markdown<3.1, which
-imports the removed `pkg_resources`, so it does not import on current Python/setuptools.
+Independent parsers tried: pygiftparser (PyPI, 2017) pins Markdown<3.1, which imports the
+removed `pkg_resources`, so it does not import on current Python/setuptools (re-checked with
+pygiftparser 1.1); gift-to-moodlexml (PyPI, 2026) requires Python >= 3.14. Hence this reader.
 """
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,11 +16,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from quizzes import formula
+from quizzes import formula, maths
 from quizzes.cli import main
 from quizzes.export_gift import EXPORT_STUDENT, export_gift
 from quizzes.loader import DEFAULT_BANKS, load_bank, load_banks
 from quizzes.model import Bank
+from quizzes.normalise import normalise_text
+from quizzes.render import markdown_html, markdown_inline_html
+from quizzes.scoring import score_presented
 from quizzes.variants import present
 
 FIXTURE = Path(__file__).resolve().parents[1] / "quiz_fixtures" / "demo.yaml"
@@ -151,8 +156,8 @@ def parse_question(body: str, category: str | None) -> GiftQuestion:
         parts = split_at(section, "#")
         assert literal(parts[0]).strip() in ("TRUE", "FALSE", "T", "F")
         fbs = [literal(p).strip() for p in parts[1:]]
-        assert len(fbs) == 2, "expected {T#wrong feedback#right feedback}"
-        q.tf = (literal(parts[0]).strip().startswith("T"), fbs[0], fbs[1])
+        assert len(fbs) in (0, 2), "expected {T} or {T#wrong feedback#right feedback}"
+        q.tf = (literal(parts[0]).strip().startswith("T"), fbs[0], fbs[1]) if fbs else None
         return q
     # Choice-like: a sequence of answers, each starting with a structural = or ~.
     assert section and section[0][1] and section[0][0] in "=~", f"answers must start with = or ~: {raw!r}"
@@ -186,6 +191,20 @@ def parse_question(body: str, category: str | None) -> GiftQuestion:
 
 def pairs(q: GiftQuestion) -> list[tuple[str, str]]:
     return [tuple(s.strip() for s in a.text.split("->", 1)) for a in q.answers]
+
+
+# What Moodle shows, by the engine's own renderers (tested in test_quiz_render.py and
+# test_maths.py): HTML with maths in MathJax delimiters; plain text with Unicode maths.
+def block(text: str) -> str:
+    return str(markdown_html(text, math="mathjax")).strip()
+
+
+def inline(text: str) -> str:
+    return str(markdown_inline_html(text, math="mathjax")).strip()
+
+
+def plain(text: str) -> str:
+    return maths.unicode_text(text).strip()
 
 
 # ----------------------------------------------------------------------------- tests
@@ -227,12 +246,12 @@ def test_escaping_round_trip_of_tricky_strings():
     bank = tricky_bank()
     parsed = parse_gift(export_gift([bank]).text)
     assert len(parsed) == len(bank.questions)
-    for q, g in zip(bank.questions[: len(TRICKY)], parsed):
-        assert g.title == q.id and g.fmt == "markdown" and g.category == "$course$/tricky"
-        assert g.prompt == q.prompt.strip("\n")
-        assert g.general == q.explanation
+    for q, g in zip(bank.questions[: len(TRICKY)], parsed[: len(TRICKY)], strict=True):
+        assert g.title == q.id and g.fmt == "html" and g.category == "$course$/tricky"
+        assert g.prompt == block(q.prompt)
+        assert g.general == block(q.explanation)
         assert [(a.sign, a.text, a.feedback) for a in g.answers] == [
-            ("=", q.choices[0].text.strip("\n"), "fb " + q.choices[0].text.strip("\n")),
+            ("=", inline(q.choices[0].text), inline("fb " + q.choices[0].text)),
             ("~", "%10% of {it}", "~no = #"),
             ("~", "plain", "x: y"),
         ]
@@ -271,47 +290,68 @@ def check_bank(bank: Bank, gift: list[GiftQuestion]) -> None:
     for q in bank.questions:
         g = by_title[q.id]
         assert g.category == f"$course$/{bank.topic}"
+        assert g.fmt == "html"
+        feedback = (lambda text: None) if q.graded else inline  # noqa: E731 - graded: none written
         if q.type == "single":
             assert g.kind == "choice"
-            assert [a.text for a in g.answers] == [c.text.strip() for c in q.choices]
+            assert [a.text for a in g.answers] == [inline(c.text) for c in q.choices]
             assert [a.sign for a in g.answers] == ["=" if c.correct else "~" for c in q.choices]
-            assert [a.feedback for a in g.answers] == [c.feedback.strip() for c in q.choices]
-            for a, c in zip(g.answers, q.choices):
+            assert [a.feedback for a in g.answers] == [feedback(c.feedback) for c in q.choices]
+            for a, c in zip(g.answers, q.choices, strict=True):
                 if c.credit:
                     assert a.weight == pytest.approx(100 * c.credit)
         elif q.type == "multiple":
             assert g.kind == "choice" and all(a.sign == "~" for a in g.answers)
             assert [a.weight for a in g.answers] == pytest.approx(_expected_multiple(q), abs=1e-4)
             assert sum(a.weight for a in g.answers if a.weight > 0) == pytest.approx(100, abs=1e-3)
+        elif q.type == "truefalse" and q.graded:
+            assert g.kind == "truefalse" and g.tf is None
         elif q.type == "truefalse":
             assert g.kind == "truefalse"
             right = q.feedback_true if q.answer else q.feedback_false
             wrong = q.feedback_false if q.answer else q.feedback_true
-            assert g.tf == (q.answer, wrong.strip(), right.strip())
+            assert g.tf == (q.answer, inline(wrong), inline(right))
         elif q.type == "numeric":
             assert g.kind == "numeric"
             params = present(q, EXPORT_STUDENT, q.id).params if q.params else {}
             value = float(formula.evaluate(q.answer, params))
             assert g.numeric[0] == pytest.approx(value)
             assert g.numeric[1] == pytest.approx(max(q.atol, q.rtol * abs(value)))
-            for name, v in params.items():  # the drawn params are in the exported prompt
+            for _name, v in params.items():  # the drawn params are in the exported prompt
                 assert str(v) in g.prompt
         elif q.type == "text":
             assert g.kind == "short"
-            assert [a.text for a in g.answers] == [a.strip().replace("*", r"\*") for a in q.accept]
+            check_short_answers(q, [a.text.replace(r"\*", "*") for a in g.answers])
         elif q.type == "matching":
             assert g.kind == "matching"
-            expected = [(p.left.strip(), p.right.strip()) for p in q.pairs] + [("", d.strip()) for d in q.distractors]
-            assert pairs(g) == expected
+            expected = [(html.escape(plain(p.left), quote=False), plain(p.right)) for p in q.pairs]
+            assert pairs(g) == expected + [("", plain(d)) for d in q.distractors]
         elif q.type == "ordering":
             assert g.kind == "matching"
-            assert pairs(g) == [(f"Position {k}", item.strip()) for k, item in enumerate(q.items, 1)]
-        assert g.general == q.explanation.strip() or q.type == "numeric"
+            assert pairs(g) == [(f"Position {k}", plain(item)) for k, item in enumerate(q.items, 1)]
+        if q.graded:
+            assert g.general is None, f"{q.id}: a graded question's explanation reveals its key"
+        elif q.type != "numeric":
+            assert g.general == block(q.explanation)
+
+
+def check_short_answers(q, exported: list[str]) -> None:
+    """What Moodle accepts (the exported answers, compared case-insensitively but with the
+    punctuation kept) covers what the engine accepts: each accepted answer as written and
+    normalised; and the engine gives full marks to every exported answer."""
+    moodle = {a.casefold() for a in exported}
+    for accepted in q.accept:
+        assert accepted.strip().casefold() in moodle
+        assert normalise_text(accepted).casefold() in moodle, f"{q.id}: {normalise_text(accepted)!r} not exported"
+    variant = present(q, "alice", q.id)
+    for answer in exported:
+        assert score_presented(variant, answer).score == q.points, f"{q.id}: the engine refuses {answer!r}"
 
 
 def test_fixture_bank_every_type():
     bank = load_bank(FIXTURE)
-    assert {q.type for q in bank.questions} == {"single", "multiple", "truefalse", "numeric", "text", "ordering", "matching"}
+    kinds = {"single", "multiple", "truefalse", "numeric", "text", "ordering", "matching"}
+    assert {q.type for q in bank.questions} == kinds
     out = export_gift([bank])
     parsed = parse_gift(out.text)
     assert len(parsed) == len(bank.questions) == out.count
@@ -348,3 +388,66 @@ def test_cli_export_gift(tmp_path):
     assert bad.exit_code != 0 and "unknown topic 'nope'" in bad.output
     none = CliRunner().invoke(main, ["--banks", str(FIXTURE.parent), "export"])
     assert none.exit_code != 0 and "--gift" in none.output
+
+
+def unescaped_text(gift: str) -> str:
+    """The GIFT text with Moodle's escapes undone (comments dropped): what Moodle stores."""
+    body = "\n".join(line for line in gift.split("\n") if not line.lstrip().startswith("//"))
+    return "".join(c for c, _ in lex(body))
+
+
+def test_every_bank_maths_span_is_written_for_mathjax():
+    banks = list(load_banks(DEFAULT_BANKS).values())
+    stored = unescaped_text(export_gift(banks).text)
+    outside_code = re.sub(r"<(pre|code)\b.*?</\1>|^\$CATEGORY: [^\n]*", "", stored, flags=re.S | re.M)
+    assert "$" not in outside_code, "raw $...$ left in the GIFT export"
+    for bank in banks:
+        for q in bank.questions:
+            prompt = present(q, EXPORT_STUDENT, q.id).prompt  # numeric: the exported variant
+            for span in maths.math_spans(prompt):
+                latex = span.strip("$").strip()
+                delimited = f"\\[{latex}\\]" if span.startswith("$$") else f"\\({latex}\\)"
+                assert delimited in html.unescape(stored), f"{q.id}: {span} not exported as {delimited}"
+
+
+def exam_bank() -> Bank:
+    common = {"source": "FAQ.md#Exam?", "explanation": "The key is B because ...", "graded": True}
+    return Bank.model_validate({"topic": "exam", "title": "Exam", "description": "d", "questions": [
+        {"id": "exam-single", "type": "single", "points": 2, "prompt": "Pick", **common, "choices": [
+            {"text": "A", "feedback": "No: B is right"}, {"text": "B", "correct": True, "feedback": "Yes: B"}]},
+        {"id": "exam-tf", "type": "truefalse", "prompt": "True?", "answer": True, **common,
+         "feedback_true": "right, it is true", "feedback_false": "wrong, it is true"},
+        {"id": "exam-open", "type": "single", "prompt": "Practice", "source": "FAQ.md#Exam?",
+         "explanation": "Shown", "choices": [{"text": "x", "correct": True, "feedback": "fx"},
+                                             {"text": "y", "feedback": "fy"}]},
+    ]})
+
+
+def test_graded_questions_are_written_without_feedback_and_say_why():
+    out = export_gift([exam_bank()])
+    parsed = {g.title: g for g in parse_gift(out.text)}
+    single, tf, practice = parsed["exam-single"], parsed["exam-tf"], parsed["exam-open"]
+    assert single.general is None and all(a.feedback is None for a in single.answers)
+    assert [a.sign for a in single.answers] == ["~", "="]  # the key itself is still graded
+    assert tf.kind == "truefalse" and tf.tf is None
+    assert practice.general == "<p>Shown</p>" and practice.answers[0].feedback == "fx"
+    assert "The key is B" not in out.text and "Yes: B" not in out.text
+    assert any("exam-single" in w and "graded" in w for w in out.warnings)
+    check_bank(exam_bank(), list(parsed.values()))
+
+
+def test_points_other_than_one_are_warned_in_a_comment():
+    out = export_gift([exam_bank()])
+    head = out.text.split("::exam-single::")[0].rsplit("\n\n", 1)[-1]
+    assert "// points: 2 points" in head and "--moodle-xml" in head
+    assert any(w.startswith("exam-single: 2 points") for w in out.warnings)
+    assert not any(w.startswith("exam-tf:") and "point" in w for w in out.warnings)
+
+
+def test_short_answers_carry_the_normalised_variants():
+    bank = Bank.model_validate({"topic": "t", "title": "T", "description": "d", "questions": [
+        {"id": "t-ln", "type": "text", "source": "FAQ.md#X?", "prompt": "Name it", "explanation": "e",
+         "accept": ["Layer-Norm", "pre-LN (2, 8)"]}]})
+    g = parse_gift(export_gift([bank]).text)[0]
+    assert [a.text for a in g.answers] == ["Layer-Norm", "layernorm", "pre-LN (2, 8)", "preln (2 8)"]
+    check_short_answers(bank.questions[0], [a.text for a in g.answers])

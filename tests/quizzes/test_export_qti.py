@@ -7,17 +7,21 @@ import io
 import re
 import xml.etree.ElementTree as ET
 import zipfile
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from quizzes import formula
+from quizzes import formula, maths
 from quizzes.cli import main
 from quizzes.export_gift import EXPORT_STUDENT
 from quizzes.export_qti import export_qti
 from quizzes.loader import DEFAULT_BANKS, load_bank, load_banks
+from quizzes.model import Bank
+from quizzes.normalise import normalise_text
 from quizzes.render import markdown_inline_html
+from quizzes.scoring import score_presented
 from quizzes.variants import present
 
 FIXTURE = Path(__file__).resolve().parents[1] / "quiz_fixtures" / "demo.yaml"
@@ -92,8 +96,11 @@ def check_item(q, item: ET.Element) -> None:
     feedback_ids = {fb.get("ident") for fb in item.findall(f"{QTI}itemfeedback")}
     for d in rp.iter(f"{QTI}displayfeedback"):
         assert d.get("linkrefid") in feedback_ids, "displayfeedback must point at an itemfeedback"
-    general = next(fb for fb in item.findall(f"{QTI}itemfeedback") if fb.get("ident") == "general_fb")
-    assert strip_html(general.findtext(f".//{QTI}mattext"))  # the explanation
+    if q.graded:  # an exam key: nothing shown after the attempt
+        assert not feedback_ids and rp.find(f".//{QTI}displayfeedback") is None
+    else:
+        general = next(fb for fb in item.findall(f"{QTI}itemfeedback") if fb.get("ident") == "general_fb")
+        assert strip_html(general.findtext(f".//{QTI}mattext"))  # the explanation
     setting = [rc for rc in rp.findall(f"{QTI}respcondition") if rc.find(f"{QTI}setvar") is not None]
 
     if q.type in ("single", "multiple", "truefalse"):
@@ -106,8 +113,9 @@ def check_item(q, item: ET.Element) -> None:
             assert sorted(labels.values()) == ["False", "True"]
         else:
             # the core's Markdown rendering is the oracle for what a choice displays
-            assert list(labels.values()) == [strip_html(markdown_inline_html(c.text)) for c in q.choices]
-            correct = {i for (i, _), c in zip(labels.items(), q.choices) if c.correct}
+            assert list(labels.values()) == [strip_html(markdown_inline_html(c.text, math="mathjax"))
+                                             for c in q.choices]
+            correct = {i for (i, _), c in zip(labels.items(), q.choices, strict=True) if c.correct}
         assert len(setting) == 1 and setting[0].findtext(f"{QTI}setvar") == "100"
         cond = setting[0].find(f"{QTI}conditionvar")
         if q.type == "multiple":
@@ -118,7 +126,7 @@ def check_item(q, item: ET.Element) -> None:
             assert [v.text for v in cond.findall(f"{QTI}varequal")] == sorted(correct)
         # per-choice feedback: every label has its feedback, shown when it is chosen
         for ident in labels:
-            assert f"{ident}_fb" in feedback_ids
+            assert f"{ident}_fb" in feedback_ids or q.graded
     elif q.type == "numeric":
         params = present(q, EXPORT_STUDENT, q.id).params if q.params else {}
         value = float(formula.evaluate(q.answer, params))
@@ -129,7 +137,12 @@ def check_item(q, item: ET.Element) -> None:
         assert high - value == pytest.approx(max(q.atol, q.rtol * abs(value)))
         assert pres.find(f"{QTI}response_str/{QTI}render_fib").get("fibtype") == "Decimal"
     elif q.type == "text":
-        assert [v.text for v in setting[0].iter(f"{QTI}varequal")] == list(q.accept)
+        exported = [v.text for v in setting[0].iter(f"{QTI}varequal")]
+        canvas = {a.casefold() for a in exported}  # Canvas: case-insensitive, punctuation kept
+        for accepted in q.accept:
+            assert {accepted.strip().casefold(), normalise_text(accepted).casefold()} <= canvas
+        for answer in exported:  # and the engine accepts every exported answer
+            assert score_presented(present(q, "alice", q.id), answer).score == q.points
         assert pres.find(f"{QTI}response_str/{QTI}render_fib/{QTI}response_label") is not None
     else:  # matching / ordering
         if q.type == "matching":
@@ -138,10 +151,13 @@ def check_item(q, item: ET.Element) -> None:
         else:
             expected = [(f"Position {k}", item) for k, item in enumerate(q.items, 1)]
             options = list(q.items)
+        expected = [(maths.unicode_text(left).strip(), maths.unicode_text(right).strip()) for left, right in expected]
+        options = [maths.unicode_text(o).strip() for o in options]  # plain text: maths as Unicode
         lids = pres.findall(f"{QTI}response_lid")
-        assert [strip_html(lid.findtext(f"{QTI}material/{QTI}mattext")) for lid in lids] == [l for l, _ in expected]
-        total = 0.0
-        for lid, (_, right) in zip(lids, expected):
+        shown = [strip_html(lid.findtext(f"{QTI}material/{QTI}mattext")) for lid in lids]
+        assert shown == [left for left, _ in expected]
+        total = Decimal(0)
+        for lid, (_, right) in zip(lids, expected, strict=True):
             labels = label_texts(lid)
             assert list(labels.values()) == options
             conds = [rc for rc in setting if rc.find(f".//{QTI}varequal").get("respident") == lid.get("ident")]
@@ -149,8 +165,8 @@ def check_item(q, item: ET.Element) -> None:
             chosen = conds[0].findtext(f".//{QTI}varequal")
             assert labels[chosen] == right
             assert conds[0].find(f"{QTI}setvar").get("action") == "Add"
-            total += float(conds[0].findtext(f"{QTI}setvar"))
-        assert total == pytest.approx(100, abs=0.05)
+            total += Decimal(conds[0].findtext(f"{QTI}setvar"))
+        assert total == 100, f"{q.id}: matching shares sum to {total}"
 
 
 def check_idents(items: list[ET.Element]) -> None:
@@ -176,7 +192,7 @@ def check_export(banks) -> None:
     docs = parse_all(zf)
     quiz_ids = check_manifest(zf, docs)
     assert quiz_ids == [f"quiz_{b.topic}" for b in banks]
-    for bank, ident in zip(banks, quiz_ids):
+    for bank, ident in zip(banks, quiz_ids, strict=True):
         root = docs[f"{ident}/{ident}.xml"]
         assert root.tag == f"{QTI}questestinterop"
         assessment = root.find(f"{QTI}assessment")
@@ -186,11 +202,13 @@ def check_export(banks) -> None:
         check_idents(items)
         item_ids = [i.get("ident") for i in items]
         assert len(item_ids) == len(set(item_ids))
-        for q, item in zip(bank.questions, items):
+        for q, item in zip(bank.questions, items, strict=True):
             check_item(q, item)
         qmeta = docs[f"{ident}/assessment_meta.xml"]
         assert qmeta.tag == f"{CANVAS}quiz" and qmeta.get("identifier") == ident
         assert float(qmeta.findtext(f"{CANVAS}points_possible")) == pytest.approx(bank.total_points)
+        exam = any(q.graded for q in bank.questions)
+        assert qmeta.findtext(f"{CANVAS}show_correct_answers") == ("false" if exam else "true")
         assert sum(float(meta(i)["points_possible"]) for i in items) == pytest.approx(bank.total_points)
 
 
@@ -212,7 +230,8 @@ def test_markup_is_escaped_text_not_xml():
 
     bank = Bank.model_validate({
         "topic": "xml", "title": "A <b> & \"quote\"", "description": "d",
-        "questions": [{"id": "xml-q", "type": "single", "source": "FAQ.md#X?", "prompt": "Is `a<b && c>d`? <script>x</script>",
+        "questions": [{"id": "xml-q", "type": "single", "source": "FAQ.md#X?",
+                       "prompt": "Is `a<b && c>d`? <script>x</script>",
                        "explanation": "e & f", "choices": [
                            {"text": "</mattext>]]>", "correct": True, "feedback": "<i>ok</i>"},
                            {"text": "b", "feedback": "f"}]}],
@@ -241,3 +260,41 @@ def test_cli_export_qti(tmp_path):
     with zipfile.ZipFile(out) as zf:
         assert set(zf.namelist()) == {"imsmanifest.xml", "quiz_demo/quiz_demo.xml", "quiz_demo/assessment_meta.xml"}
     assert "parameterised" in result.output
+
+
+def test_graded_questions_hide_answers_in_canvas():
+    bank = Bank.model_validate({"topic": "exam", "title": "Exam", "description": "d", "questions": [
+        {"id": "exam-q", "type": "single", "graded": True, "points": 2, "source": "FAQ.md#Exam?",
+         "prompt": "Pick", "explanation": "The key is B",
+         "choices": [{"text": "A", "feedback": "No: B"}, {"text": "B", "correct": True, "feedback": "Yes"}]},
+    ]})
+    check_export([bank])
+    docs = parse_all(zip_of([bank]))
+    assert docs["quiz_exam/assessment_meta.xml"].findtext(f"{CANVAS}show_correct_answers") == "false"
+    assert b"The key is B" not in zip_of([bank]).read("quiz_exam/quiz_exam.xml")
+    open_bank = load_bank(FIXTURE)
+    if not any(q.graded for q in open_bank.questions):
+        meta_doc = parse_all(zip_of([open_bank]))["quiz_demo/assessment_meta.xml"]
+        assert meta_doc.findtext(f"{CANVAS}show_correct_answers") == "true"
+
+
+@pytest.mark.parametrize("n", [2, 3, 6, 7, 9])
+def test_matching_shares_sum_to_exactly_100(n):
+    bank = Bank.model_validate({"topic": "m", "title": "M", "description": "d", "questions": [
+        {"id": "m-q", "type": "matching", "source": "FAQ.md#X?", "prompt": "Match", "explanation": "e",
+         "pairs": [{"left": f"l{i}", "right": f"r{i}"} for i in range(n)]}]})
+    root = parse_all(zip_of([bank]))["quiz_m/quiz_m.xml"]
+    shares = [Decimal(v.text) for v in root.iter(f"{QTI}setvar")]
+    assert len(shares) == n and sum(shares) == 100 and max(shares) - min(shares) <= Decimal("0.01") * n
+
+
+def test_maths_is_written_for_mathjax():
+    banks = list(load_banks(DEFAULT_BANKS).values())
+    zf = zip_of(banks)
+    stored = "".join(html.unescape(t.text or "") for name in zf.namelist()
+                     for t in ET.fromstring(zf.read(name)).iter(f"{QTI}mattext"))
+    assert "$" not in re.sub(r"<(pre|code)\b.*?</\1>", "", stored, flags=re.S)
+    for bank in banks:
+        for q in bank.questions:
+            for span in maths.math_spans(present(q, EXPORT_STUDENT, q.id).prompt):
+                assert f"\\({span.strip('$').strip()}\\)" in stored or span.startswith("$$"), (q.id, span)

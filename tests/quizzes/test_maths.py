@@ -71,6 +71,12 @@ def test_code_is_never_maths():
     assert maths.to_mathjax("x", display=True) == r"\[x\]"
 
 
+def test_inline_maths_may_wrap_but_not_cross_a_paragraph():
+    # positional-sinusoidal-entry wraps "$1, 10^{-1},\n10^{-2}, 10^{-3}$" over two lines
+    assert maths.math_spans("are $1, 10^{-1},\n10^{-2}$ and $5\n\nthen 6$") == ["$1, 10^{-1},\n10^{-2}$"]
+    assert maths.unicode_text("are $1, 10^{-1},\n10^{-2}$") == "are 1, 10⁻¹, 10⁻²"
+
+
 def test_terminal_markdown_escapes_what_rich_would_read_as_emphasis():
     assert maths.unicode_markdown(r"$d_{model} \cdot d_{ff}$") == r"d\_model · d\_ff"
 
