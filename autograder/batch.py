@@ -13,15 +13,18 @@ import csv
 import multiprocessing
 import os
 import secrets
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from autograder import __version__
+from autograder.config import load_config
 from autograder.fingerprint import GradeFingerprint, config_digest
 from autograder.intake import Submission, SubmissionError, load_submission, student_id
 from autograder.jobs import GradingSetup, grade_group_job, init_process, job_entries
+from autograder.unreadable import unreadable_digest, unreadable_result
 
 SUBMISSION_SUFFIXES = (".py", ".ipynb", ".zip")
 
@@ -33,7 +36,7 @@ class BatchItem:
     student: str
     path: Path
     digest: str | None = None
-    error: str | None = None  # intake failed: recorded as an error row, never graded
+    error: str | None = None  # intake failed: recorded at 0 with this reason, never graded
     submission: Submission | None = None  # what the jobs carry (read once, by the client)
 
 
@@ -45,7 +48,8 @@ class GradingUnavailable(RuntimeError):
 class BatchSummary:
     graded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # grading failed: not the student's fault
+    unreadable: dict[str, str] = field(default_factory=dict)  # the submission's own failure: 0 points
     regraded: dict[str, str] = field(default_factory=dict)  # student -> why the old grade was stale
 
 
@@ -81,6 +85,7 @@ def discover(folder: Path, roster: dict[str, str] | None = None) -> list[BatchIt
             item.digest = item.submission.digest
         except SubmissionError as exc:
             item.error = str(exc)
+            item.digest = unreadable_digest(path)  # a batch run again skips it, as any grade
         items.append(item)
     return items
 
@@ -109,19 +114,23 @@ def run_batch(
     seed = secrets.randbits(31) if seed is None else seed
     summary = BatchSummary()
     todo = []
+    config = None
     for item in items:
-        if item.error:
-            gradebook.record_error(item.student, item.digest or "", __version__, str(item.path), item.error)
-            summary.errors[item.student] = item.error
-            _notify(on_progress, item, "error")
+        state, reason = gradebook.freshness(item.student, item.digest, __version__, fingerprint)
+        if state == "fresh":
+            summary.skipped.append(item.student)
+            _notify(on_progress, item, "skipped")
+            continue
+        if reason:
+            summary.regraded[item.student] = reason
+        if item.error:  # unreadable: every test at 0 with the reason, as `grade` writes it
+            config = config or load_config(config_path)
+            gradebook.record(unreadable_result(item.path, item.error, config, student=item.student,
+                                               digest=item.digest),
+                             fingerprint=fingerprint)
+            summary.unreadable[item.student] = item.error
+            _notify(on_progress, item, "unreadable")
         else:
-            state, reason = gradebook.freshness(item.student, item.digest, __version__, fingerprint)
-            if state == "fresh":
-                summary.skipped.append(item.student)
-                _notify(on_progress, item, "skipped")
-                continue
-            if reason:
-                summary.regraded[item.student] = reason
             todo.append(item)
     if not todo:
         return summary
@@ -138,14 +147,18 @@ def run_batch(
             if close is not None:
                 close()  # stop the pool: every other group would fail the same way
             raise GradingUnavailable(payload)
-        if status == "ok":
+        if status == "ok" and payload.unreadable:  # its modules would not even load
+            gradebook.record(payload, fingerprint=fingerprint)
+            summary.unreadable[item.student] = payload.error
+        elif status == "ok":
             gradebook.record(payload, fingerprint=fingerprint)
             summary.graded.append(item.student)
         else:
             gradebook.record_error(item.student, item.digest or "", __version__, str(item.path), payload,
                                    fingerprint=fingerprint)
             summary.errors[item.student] = payload
-        _notify(on_progress, item, "graded" if status == "ok" else "error")
+        _notify(on_progress, item, "error" if status != "ok" else
+                "unreadable" if payload.unreadable else "graded")
     return summary
 
 
@@ -164,7 +177,7 @@ def _grade_locally(groups: list[list[BatchItem]], seed: int, setup: GradingSetup
                 outcomes = future.result()
             except Exception as exc:  # noqa: BLE001 - a grading process was lost
                 outcomes = [("error", f"grading process lost: {type(exc).__name__}: {exc}")] * len(group)
-            for item, (status, payload) in zip(group, outcomes):
+            for item, (status, payload) in zip(group, outcomes, strict=True):
                 yield item, status, payload
     finally:  # also when the caller stops early: queued groups are dropped, not graded
         pool.shutdown(wait=True, cancel_futures=True)

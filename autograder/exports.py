@@ -17,11 +17,13 @@ import json
 import re
 import statistics
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from autograder.csv_cells import SafeWriter
 from autograder.gradebook import Gradebook, SubmissionRow
 
 CSV_COLUMNS = ["student", "score", "max_score", "percent", "status", "graded_at", "submission_sha256"]
@@ -92,7 +94,7 @@ def export_csv(gradebook: Gradebook, path: Path | str) -> int:
         quiz_scores.setdefault(q.student, {})[q.quiz] = q.score
     students = sorted(set(submissions) | set(quiz_scores))
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = SafeWriter(handle)  # student ids and names cannot run as formulas
         writer.writerow(CSV_COLUMNS + [QUIZ_PREFIX + quiz for quiz in quizzes])
         for student in students:
             row = submissions.get(student)
@@ -184,7 +186,7 @@ def export_canvas_csv(
     column = f"{assignment} ({assignment_id})" if assignment_id is not None else assignment
     unmatched: list[str] = []
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = SafeWriter(handle)  # student ids and names cannot run as formulas
         writer.writerow(CANVAS_IDENTITY + [column])
         writer.writerow(["Points Possible", "", "", "", "", number(points)])
         for row in rows:

@@ -13,9 +13,11 @@ import pytest
 
 from autograder.collect import FanOut
 from autograder.config import GradingConfig
-from autograder.intake import Submission, load_submission, student_id
-from autograder.result_types import CaseResult, GradeResult
+from autograder.intake import Submission, SubmissionError, load_submission, student_id
+from autograder.result_types import CaseResult, FunctionScore, GradeResult
 from autograder.scoring import score_cases
+from autograder.student_text import storable
+from autograder.unreadable import unreadable_result
 from autograder.workers import worker_from_config
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
@@ -138,39 +140,65 @@ def grade_submissions(
 
     `entries` are (path, student id or None); `workers` holds at least as many workers. The
     inputs of every case are drawn once and sent to every submission; the workers compute in
-    parallel while this process compares.
+    parallel while this process compares. A submission that cannot be read, or whose modules
+    cannot even be loaded in the worker, gets its unreadable result (autograder.unreadable):
+    that is the student's failure, and the others are graded as usual.
     """
     from autograder.remote import RemoteImplementation
+    from autograder.sandbox.client import SubmissionUnloadable
 
     started = time.perf_counter()
     seed = secrets.randbits(31) if seed is None else seed
-    # An entry is a path, or a submission the caller already read (batch and cluster jobs).
-    submissions = [path if isinstance(path, Submission) else load_submission(path)
-                   for path, _ in entries]
-    implementations, import_errors = [], []
-    for submission, worker in zip(submissions, workers):
-        import_errors.append(worker.load_submission(submission.modules))
+    out: list[GradeResult | None] = [None] * len(entries)
+    readable = []  # (index, submission, worker, import errors)
+    implementations = []
+    for index, ((path, student), worker) in enumerate(zip(entries, workers, strict=False)):
+        # An entry is a path, or a submission the caller already read (batch and cluster jobs).
+        try:
+            submission = path if isinstance(path, Submission) else load_submission(path)
+        except SubmissionError as exc:
+            out[index] = unreadable_result(path, str(exc), config, student=student)
+            continue
+        try:
+            failed_imports = worker.load_submission(submission.modules)
+        except SubmissionUnloadable as exc:
+            reason = f"{os.fsdecode(submission.path)}: {exc}"
+            out[index] = unreadable_result(submission.path, reason, config, student=student,
+                                           sandbox=worker.isolation, digest=submission.digest)
+            continue
+        readable.append((index, submission, worker, failed_imports))
         implementations.append(RemoteImplementation(
             worker, config.limits.call_timeout_s, submission.module_errors,
             budget_s=config.limits.submission_timeout_s,
         ))
-    results, errors = run_suites_for_all(implementations, seed=seed, device=config.device,
-                                         config_path=config_path, cache=cache, config=config)
+    results, errors = [], []
+    if implementations:
+        results, errors = run_suites_for_all(implementations, seed=seed, device=config.device,
+                                             config_path=config_path, cache=cache, config=config)
     elapsed = time.perf_counter() - started
-    graded = []
-    for (path, student), submission, worker, cases, failed_imports in zip(
-            entries, submissions, workers, results, import_errors):
+    for (index, submission, worker, failed_imports), cases in zip(readable, results, strict=True):
         notes = list(submission.notes)
         notes += [f"{name}.py failed to import: {e['type']}: {e['message']}" for name, e in failed_imports.items()]
         notes += [f"suite collection error: {e}" for e in errors]
-        graded.append(GradeResult(
-            student=student or student_id(submission.path),
-            submission=str(submission.path),
+        out[index] = GradeResult(
+            student=storable(entries[index][1] or student_id(submission.path)),
+            submission=storable(os.fsdecode(submission.path)),
             digest=submission.digest,
-            functions=score_cases(cases, config),
+            functions=_storable_text(score_cases(cases, config)),
             seed=seed,
             sandbox=worker.isolation,
             execution_time=elapsed / len(entries),
-            notes=notes,
-        ))
-    return graded
+            notes=[storable(note) for note in notes],
+        )
+    return out
+
+
+def _storable_text(functions: list[FunctionScore]) -> list[FunctionScore]:
+    """Messages carry what student code printed or raised: a lone surrogate in one could not
+    be written to the report or the gradebook, so it becomes an escape."""
+    for function in functions:
+        for scored in function.cases:
+            scored.case.message = storable(scored.case.message)
+            if scored.case.hint is not None:
+                scored.case.hint = storable(scored.case.hint)
+    return functions

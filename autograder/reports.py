@@ -2,16 +2,21 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
+import re
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from autograder.result_types import GradeResult
 from autograder.results import case_output
+from autograder.student_text import rich_name, rich_text, storable, terminal_text
 
 _ENV = Environment(
     loader=PackageLoader("autograder", "templates"),
@@ -22,10 +27,43 @@ _ENV = Environment(
 )
 
 
+def _markdown_inline(value: Any) -> Any:
+    """Every value the Markdown report prints is student text until shown otherwise: HTML,
+    table pipes and terminal controls are escaped (a `<script>` name stays text)."""
+    if isinstance(value, Markup):
+        return value
+    text = html.escape(terminal_text(storable(value), keep_newlines=False), quote=False)
+    return text.replace("|", "\\|").replace("`", "\\`")
+
+
+def _markdown_fence(text: str, indent: int = 0) -> Markup:
+    """`text` as a fenced code block whose fence is longer than any backtick run inside it,
+    so a student message cannot close the block early (and inside it HTML is inert)."""
+    text = terminal_text(storable(text))
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    pad = " " * indent
+    body = "\n".join(pad + line for line in text.splitlines() or [""])
+    return Markup(f"{fence}\n{body}\n{pad}{fence}")
+
+
+_MD_ENV = Environment(
+    loader=PackageLoader("autograder", "templates"),
+    undefined=StrictUndefined,
+    autoescape=False,
+    finalize=_markdown_inline,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_MD_ENV.filters["fence"] = _markdown_fence
+
+
 def print_table(result: GradeResult, console: Console | None = None) -> None:
     """A per-function table: points, status, the mistake named, the first failure message."""
     console = console or Console()
-    table = Table(title=f"{result.student}: {result.score:.2f} / {result.max_score:g}", show_lines=False)
+    # Student text (the id, failure messages, notes naming files) goes in as rich Text, never
+    # as markup: `[red]` in a name prints as written, control characters as escapes.
+    title = Text.assemble(rich_name(result.student), f": {result.score:.2f} / {result.max_score:g}")
+    table = Table(title=title, show_lines=False)
     table.add_column("function")
     table.add_column("points", justify="right")
     table.add_column("status")
@@ -33,18 +71,20 @@ def print_table(result: GradeResult, console: Console | None = None) -> None:
     colours = {"passed": "green", "partial": "yellow", "not implemented": "dim", "failed": "red"}
     for function in result.functions:
         first_failure = next((c.case for c in function.cases if c.case.status != "passed"), None)
-        feedback = ""
+        feedback = Text()
         if first_failure is not None:
-            feedback = first_failure.message.splitlines()[0] if first_failure.message else ""
             if function.mistakes:
-                feedback = f"[bold]{', '.join(function.mistakes)}[/bold]: " + feedback
+                feedback.append(", ".join(function.mistakes) + ": ", style="bold")
+            first_line = first_failure.message.splitlines()[0] if first_failure.message else ""
+            feedback.append_text(rich_text(first_line, keep_newlines=False))
         status = function.status
         table.add_row(function.qualname, f"{function.score:.2f}/{function.points:g}",
-                      f"[{colours.get(status, 'white')}]{status}[/]", feedback)
+                      Text(status, style=colours.get(status, "white")), feedback)
     console.print(table)
-    console.print(f"sandbox: {result.sandbox}; seed {result.seed}; {result.execution_time:.1f} s")
+    console.print(f"sandbox: {result.sandbox}; seed {result.seed}; {result.execution_time:.1f} s",
+                  markup=False, highlight=False)
     for note in result.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(Text.assemble(("note:", "yellow"), " ", rich_text(note)))
 
 
 def _heatmap_png(got: list, expected: list) -> str:
@@ -55,7 +95,7 @@ def _heatmap_png(got: list, expected: list) -> str:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.0), constrained_layout=True)
-    for ax, data, title in zip(axes, (got, expected), ("your weights", "expected weights")):
+    for ax, data, title in zip(axes, (got, expected), ("your weights", "expected weights"), strict=True):
         image = ax.imshow(data, vmin=0.0, vmax=1.0, cmap="viridis")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("key position", fontsize=8)
@@ -89,7 +129,7 @@ def _view(result: GradeResult, with_images: bool) -> dict[str, Any]:
 
 def render_report(result: GradeResult, fmt: str) -> str:
     """`fmt` is "html" or "md"."""
-    template = _ENV.get_template(f"report.{fmt}.j2")
+    template = (_ENV if fmt == "html" else _MD_ENV).get_template(f"report.{fmt}.j2")
     return template.render(**_view(result, with_images=(fmt == "html")))
 
 
@@ -98,4 +138,5 @@ def write_report(result: GradeResult, path: Path) -> None:
     fmt = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}.get(suffix)
     if fmt is None:
         raise ValueError(f"--report {path}: expected a .html or .md file name")
-    path.write_text(render_report(result, fmt), encoding="utf-8")
+    # an undecodable byte of a name or a lone surrogate a student printed is written escaped
+    path.write_text(render_report(result, fmt), encoding="utf-8", errors="backslashreplace")

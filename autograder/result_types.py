@@ -87,6 +87,7 @@ class GradeResult:
     notes: list[str] = field(default_factory=list)
     grader_version: str = __version__
     error: str | None = None
+    unreadable: bool = False  # the submission itself could not be read: `error` says why
 
     @property
     def score(self) -> float:

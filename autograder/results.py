@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.result_types import GradeResult, ScoredCase
+from autograder.student_text import terminal_name, terminal_text
 
 STATUS = {"passed": "passed"}  # Gradescope knows passed/failed only
 
@@ -66,7 +67,9 @@ def summary_text(result: GradeResult) -> str:
         f"Sandbox: {result.sandbox}. Inputs seed: {result.seed}.",
     ]
     lines += result.notes
-    if result.error:
+    if result.unreadable:
+        lines.append(f"The submission could not be read (every test scores 0): {result.error}")
+    elif result.error:
         lines.append(f"Grading error: {result.error}")
     return "\n".join(lines)
 
@@ -77,7 +80,7 @@ def write_results(result: GradeResult, path: Path, visibility: str = "after_publ
 
 def junit_xml(result: GradeResult) -> str:
     """One <testsuite> per module, one <testcase> per case; not-implemented cases are skipped."""
-    root = ET.Element("testsuites", name=f"autograder {result.student}")
+    root = ET.Element("testsuites", name=f"autograder {terminal_name(result.student)}")
     by_module: dict[str, list[ScoredCase]] = {}
     for function in result.functions:
         for scored in function.cases:
@@ -90,9 +93,11 @@ def junit_xml(result: GradeResult) -> str:
         for scored in cases:
             case = ET.SubElement(suite, "testcase", classname=scored.case.qualname,
                                  name=scored.case.case, time=f"{scored.case.duration_s:.3f}")
+            # XML 1.0 cannot hold most control characters: student text gets them escaped
             if scored.case.status == "not implemented":
-                ET.SubElement(case, "skipped", message=scored.case.message)
+                ET.SubElement(case, "skipped", message=terminal_text(scored.case.message))
             elif scored.case.status != "passed":
-                failure = ET.SubElement(case, "failure", message=scored.case.message.splitlines()[0][:200])
-                failure.text = case_output(scored, scored.case.hint)
+                first_line = (scored.case.message.splitlines() or [""])[0][:200]
+                failure = ET.SubElement(case, "failure", message=terminal_text(first_line))
+                failure.text = terminal_text(case_output(scored, scored.case.hint))
     return ET.tostring(root, encoding="unicode")

@@ -87,6 +87,13 @@ def total_points() -> float:
     return sum(points for module in config.modules.values() for points in module.functions.values())
 
 
+def total_points_by_function() -> dict[str, float]:
+    """qualname -> points of every function grading.yaml gives points to."""
+    config = load_config()
+    return {f"{name}.{function}": points for name, module in config.modules.items()
+            for function, points in module.functions.items() if points > 0}
+
+
 def test_bundle_layout(bundle):
     with zipfile.ZipFile(bundle) as archive:
         names = set(archive.namelist())
@@ -165,9 +172,12 @@ def test_a_grader_that_cannot_grade_still_writes_results(bundle, tmp_path, situa
     results = run_autograder(root, python)
     check_results_schema(results)
     assert results["score"] == 0
-    assert results["tests"] == []
     assert "score 0" in results["output"]
-    if situation == "unreadable notebook":
+    if situation == "unreadable notebook":  # the grader's own results: every test at 0, with why
         assert "could not be read" in results["output"] and "lab.ipynb" in results["output"]
-    elif situation == "no submission folder":
+        assert {t["name"].split(":")[0] for t in results["tests"]} == set(total_points_by_function())
+        assert all(t["score"] == 0 and "not a readable notebook" in t["output"] for t in results["tests"])
+    else:
+        assert results["tests"] == []
+    if situation == "no submission folder":
         assert "Internal error" in results["output"]
