@@ -124,7 +124,7 @@ def assert_equal(got: Any, expected: Any, *, name: str = "output") -> None:
         )
     if got != expected:
         if isinstance(expected, (list, tuple)):
-            first = next(i for i, (x, y) in enumerate(zip(got, expected)) if x != y)
+            first = next(i for i, (x, y) in enumerate(zip(got, expected, strict=True)) if x != y)
             raise CheckFailure(
                 f"{name}: item {first} differs: got {got[first]!r}, expected {expected[first]!r}"
             )

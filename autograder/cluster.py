@@ -6,7 +6,7 @@ back to the client, which stays the only gradebook writer.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from autograder.jobs import GradingSetup, grade_group_job, job_entries
 
@@ -43,7 +43,7 @@ def grade_on_cluster(address: str, groups: list[list], seed: int,
                 outcomes = future.result()
             except Exception as exc:  # noqa: BLE001 - a lost cluster worker
                 outcomes = [("error", f"cluster task failed: {type(exc).__name__}: {exc}")] * len(group)
-            for item, (status, payload) in zip(group, outcomes):
+            for item, (status, payload) in zip(group, outcomes, strict=False):
                 yield item, status, payload
     finally:
         client.close()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import (
     BaseModel,
@@ -15,6 +15,9 @@ from pydantic import (
 
 from autograder.contract import contract
 from autograder.yamlsource import YamlError, format_validation_error, load_with_lines
+
+if TYPE_CHECKING:
+    import torch
 
 _CONTRACT = contract()  # the modules and functions the stubs define; modules: keys must be among them
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "grading.yaml"
@@ -119,7 +122,7 @@ class GradingConfig(Strict):
     modules: dict[Literal[tuple(_CONTRACT)], ModuleConfig]  # type: ignore[valid-type]
 
     @model_validator(mode="after")
-    def _known_functions(self) -> "GradingConfig":
+    def _known_functions(self) -> GradingConfig:
         for module, settings in self.modules.items():
             unknown = sorted(set(settings.functions) - set(_CONTRACT[module]))
             if unknown:
@@ -137,12 +140,12 @@ class GradingConfig(Strict):
         module, function = qualname.split(".")
         return self.modules[module].functions.get(function, 0.0) if module in self.modules else 0.0
 
-    def tolerance_map(self) -> dict["torch.dtype", tuple[float, float]]:
+    def tolerance_map(self) -> dict[torch.dtype, tuple[float, float]]:
         import torch  # here, not at the top: reading grading.yaml must not cost a torch import
 
         return {getattr(torch, name): (t.atol, t.rtol) for name, t in self.tolerances.items()}
 
-    def function_tolerance_map(self) -> dict[str, dict["torch.dtype", tuple[float, float]]]:
+    def function_tolerance_map(self) -> dict[str, dict[torch.dtype, tuple[float, float]]]:
         """qualname -> dtype -> (atol, rtol): the defaults above, with grading.yaml's entries over them."""
         import torch
 

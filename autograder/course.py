@@ -108,10 +108,12 @@ def _contract_errors(course: Course, stubs: dict[str, tuple[str, ...]]) -> list[
             continue
         missing = [f for f in stubs[module] if f not in text.notes]
         if missing:
-            errors.append((("modules", module, "notes"), f"no note for {', '.join(missing)} (exercises/{module}.py defines it)"))
+            errors.append((("modules", module, "notes"),
+                           f"no note for {', '.join(missing)} (exercises/{module}.py defines it)"))
         for function in text.notes:
             if function not in stubs[module]:
-                errors.append((("modules", module, "notes", function), f"exercises/{module}.py has no public function {function}"))
+                errors.append((("modules", module, "notes", function),
+                               f"exercises/{module}.py has no public function {function}"))
     taught: dict[str, tuple[Any, ...]] = {}
     numbers: set[str] = set()
     for i, lab in enumerate(course.labs):
@@ -126,7 +128,8 @@ def _contract_errors(course: Course, stubs: dict[str, tuple[str, ...]]) -> list[
                 errors.append(((*where, "carried_from"), f"no earlier lab {section.carried_from}"))
             for k, function in enumerate(section.functions or ()):
                 if function not in stubs[section.module]:
-                    errors.append(((*where, "functions", k), f"exercises/{section.module}.py has no public function {function}"))
+                    errors.append(((*where, "functions", k),
+                                   f"exercises/{section.module}.py has no public function {function}"))
             if section.carried_from is None:
                 for function in section.functions if section.functions is not None else stubs[section.module]:
                     qualname = f"{section.module}.{function}"
@@ -142,7 +145,8 @@ def _contract_errors(course: Course, stubs: dict[str, tuple[str, ...]]) -> list[
         for field in ("modules", "builds_on"):
             for k, module in enumerate(getattr(assignment, field)):
                 if module not in stubs:
-                    errors.append((("otter", i, field, k), f"not an exercise module; expected one of {', '.join(stubs)}"))
+                    errors.append((("otter", i, field, k),
+                                   f"not an exercise module; expected one of {', '.join(stubs)}"))
                 elif field == "modules" and module in graded:
                     errors.append((("otter", i, field, k), f"{module} is already graded by {graded[module]}"))
                 elif field == "modules":

@@ -28,7 +28,7 @@ class GradingSetup:
     grader: str               # grader_fingerprint() of the client
 
     @classmethod
-    def from_path(cls, config_path: Path | None) -> "GradingSetup":
+    def from_path(cls, config_path: Path | None) -> GradingSetup:
         path = Path(config_path) if config_path else DEFAULT_PATH
         load_config(path)  # validated here: a bad file stops the batch before any job
         return cls(path.read_text(encoding="utf-8"), str(path), grader_fingerprint())

@@ -9,8 +9,9 @@ matches the student's names the mistake and its hint.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -108,7 +109,7 @@ def compare_outputs(
         if type(got) is not type(expected) or len(got) != len(expected):
             assert_equal(got, expected, name=name)
         if any(isinstance(e, torch.Tensor) for e in expected):
-            for i, (g, e) in enumerate(zip(got, expected)):
+            for i, (g, e) in enumerate(zip(got, expected, strict=False)):  # a wrong length failed above
                 compare_outputs(g, e, name=f"{name}[{i}]", atol=atol, rtol=rtol, tolerances=tolerances,
                                 equal_nan=equal_nan)
             return

@@ -97,7 +97,8 @@ def build_notebook(lab: Lab, course: Course | None = None) -> nbformat.NotebookN
         for function in course.section_functions(section):
             qualname = f"{section.module}.{function}"
             if not section.carried_from:
-                markdown(f"note-{section.module}-{function}", f"### `{function}`\n\n{course.note(section.module, function)}")
+                note = course.note(section.module, function)
+                markdown(f"note-{section.module}-{function}", f"### `{function}`\n\n{note}")
             code(f"code-{section.module}-{function}", stub_source(section.module, function))
             code(f"check-{section.module}-{function}", f'check("{qualname}", globals())')
     markdown("submit", text.submit)

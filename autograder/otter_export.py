@@ -103,7 +103,8 @@ def _source_cells(source: str, module: str, *, private_prefix: bool) -> tuple[st
     return docstring, (["\n".join(imports)] if imports else []) + cells
 
 
-def lab_notebook(lab: OtterAssignment, source_dir: Path | None = None, *, solution: bool = False) -> nbformat.NotebookNode:
+def lab_notebook(lab: OtterAssignment, source_dir: Path | None = None, *,
+                 solution: bool = False) -> nbformat.NotebookNode:
     """The lab's notebook: the stubs of `exercises/` (or, for a solution, `reference/`)."""
     source_dir = source_dir or PROJECT_ROOT / ("reference" if solution else "exercises")
     cells = [nbformat.v4.new_markdown_cell(

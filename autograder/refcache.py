@@ -7,14 +7,15 @@ cache keys a call by the function and a fingerprint of its inputs; a hit returns
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from autograder.judge import IMMUTABLE_TYPES, clone_inputs
 
 
-def fingerprint(value: Any, digest: "hashlib._Hash | None" = None) -> str:
+def fingerprint(value: Any, digest: hashlib._Hash | None = None) -> str:
     """A stable digest of call inputs (tensors by dtype, shape, device and bytes)."""
     top = digest is None
     digest = digest or hashlib.blake2b(digest_size=20)
@@ -78,7 +79,7 @@ class CachedReference:
         self._reference = reference
         self._cache = cache
 
-    def __getattr__(self, module: str) -> "_CachedModule":
+    def __getattr__(self, module: str) -> _CachedModule:
         if module.startswith("_"):
             raise AttributeError(module)
         return _CachedModule(module, getattr(self._reference, module), self._cache)

@@ -304,7 +304,8 @@ def build_release(out: Path | str, *, root: Path = ROOT, banks_dir: Path | None 
         '"""The pytest plugin behind the public checks and the notebook self-checks."""\n'
     )
     for name in modules:
-        files[f"{PACKAGE}/{name}.py"] = rewrite_imports((root / "autograder" / f"{name}.py").read_text(encoding="utf-8"))
+        source = (root / "autograder" / f"{name}.py").read_text(encoding="utf-8")
+        files[f"{PACKAGE}/{name}.py"] = rewrite_imports(source)
 
     quizzes_dir = root / "quizzes"
     for path in sorted(quizzes_dir.rglob("*")):

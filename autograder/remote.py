@@ -7,7 +7,8 @@ skip, a StudentException carrying the student's exception by name, or a SandboxF
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from autograder.sandbox import client
 
 
 class RemoteModule:
-    def __init__(self, implementation: "RemoteImplementation", name: str):
+    def __init__(self, implementation: RemoteImplementation, name: str):
         self._implementation = implementation
         self._name = name
 

@@ -80,7 +80,7 @@ class TinyLM:
         generator: torch.Generator | None = None,
         scale: float = 3.0,
         bias: dict[int, float] | None = None,
-    ) -> "TinyLM":
+    ) -> TinyLM:
         """Gaussian weights drawn from `generator`; `bias` maps token ids to logit offsets.
 
         With the default ``scale=3.0`` a step's most likely token has a probability of roughly
@@ -104,7 +104,7 @@ class TinyLM:
             scale=scale,
         )
 
-    def with_bias(self, token_id: int, amount: float) -> "TinyLM":
+    def with_bias(self, token_id: int, amount: float) -> TinyLM:
         """A copy whose logit for `token_id` is raised by `amount` at every position."""
         if not 0 <= token_id < self.vocab_size:
             raise ValueError(f"token_id must be in [0, {self.vocab_size}), got {token_id}")
@@ -112,7 +112,7 @@ class TinyLM:
         bias[token_id] += amount
         return TinyLM(self._embedding, self._context, self._output, bias, self._scale)
 
-    def with_scale(self, scale: float) -> "TinyLM":
+    def with_scale(self, scale: float) -> TinyLM:
         """A copy with another `scale` (sharper or flatter next-token distributions)."""
         return TinyLM(self._embedding, self._context, self._output, self._bias, scale)
 
@@ -129,7 +129,7 @@ class TinyLM:
         }
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> "TinyLM":
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> TinyLM:
         """Rebuild a model from :meth:`to_tensors` output (exactly these keys)."""
         if not isinstance(tensors, dict) or set(tensors) != set(TENSOR_NAMES):
             keys = sorted(tensors) if isinstance(tensors, dict) else type(tensors).__name__

@@ -106,7 +106,8 @@ def main() -> None:
         scratch = Path(scratch_name)
         paths = build_class(scratch / "class", args.n)
         ours = timed([sys.executable, "-m", "autograder.cli", "batch", str(scratch / "class"), "--gradebook",
-                      str(scratch / "grades.sqlite"), "--jobs", str(args.jobs), "--group", str(args.group), "--seed", "1"], cwd=scratch)
+                      str(scratch / "grades.sqlite"), "--jobs", str(args.jobs), "--group", str(args.group),
+                      "--seed", "1"], cwd=scratch)
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         ours_per_min = args.n / ours * 60
         baseline = naive(paths[: args.baseline_n], args.jobs)

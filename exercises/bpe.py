@@ -17,7 +17,6 @@ argument; inputs are never modified. Check your work with
 """
 from __future__ import annotations
 
-
 # ---------------------------------------------------------------------------------------------
 # Part A: character-level BPE
 

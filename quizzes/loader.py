@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -189,7 +190,7 @@ def load_bank(path: Path | str) -> Bank:
     except ValidationError as exc:
         raise BankError(format_errors(path, raw, exc)) from None
     bank._path = str(path)
-    for question, q_raw in zip(bank.questions, raw["questions"]):
+    for question, q_raw in zip(bank.questions, raw["questions"], strict=True):
         question._line = q_raw.start if isinstance(q_raw, LineDict) else None
     return bank
 

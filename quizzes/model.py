@@ -257,10 +257,10 @@ class NumericQuestion(QuestionBase):
         names = list(self.params)
         options = [self.params[n].options() for n in names]
         if math.prod(len(o) for o in options) <= MAX_PARAM_CHECKS:
-            return [dict(zip(names, combo)) for combo in itertools.product(*options)]
+            return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*options)]
         rng = random.Random(0)  # fixed: validation must be reproducible
-        corners = [dict(zip(names, c)) for c in itertools.product(*[(o[0], o[-1]) for o in options])]
-        sample = [{n: rng.choice(o) for n, o in zip(names, options)} for _ in range(MAX_PARAM_CHECKS)]
+        corners = [dict(zip(names, c, strict=True)) for c in itertools.product(*[(o[0], o[-1]) for o in options])]
+        sample = [{n: rng.choice(o) for n, o in zip(names, options, strict=True)} for _ in range(MAX_PARAM_CHECKS)]
         return (corners + sample)[:MAX_PARAM_CHECKS]
 
 
@@ -328,7 +328,8 @@ class MatchingQuestion(QuestionBase):
 
 
 Question = Annotated[
-    SingleQuestion | MultipleQuestion | TrueFalseQuestion | NumericQuestion | TextQuestion | OrderingQuestion | MatchingQuestion,
+    SingleQuestion | MultipleQuestion | TrueFalseQuestion | NumericQuestion | TextQuestion | OrderingQuestion
+    | MatchingQuestion,
     Field(discriminator="type"),
 ]
 AnyQuestion = (

@@ -8,8 +8,9 @@ other prompt is plain Markdown, so ``{{`` in a code sample needs no escaping the
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 import jinja2
 from jinja2 import meta

@@ -39,9 +39,10 @@ import csv
 import io
 import json
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 # Kelley (1939): 27% upper/lower groups maximise the difference while keeping groups large.
 GROUP_FRACTION = 0.27
@@ -82,7 +83,7 @@ def pvariance(xs: Sequence[float]) -> float:
 def pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     """Pearson correlation; None when either side is constant (the correlation is undefined)."""
     mx, my = mean(xs), mean(ys)
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
     sxx = sum((x - mx) ** 2 for x in xs)
     syy = sum((y - my) ** 2 for y in ys)
     # Relative tolerance: float noise on a constant column must not give a huge spurious r.
@@ -445,7 +446,8 @@ def _score_out_records(path: Path, data: list, quiz: str | None, choices: Choice
             continue
         student = entry.get("student")
         if not isinstance(entry["questions"], list):
-            raise ResponsesError(f"{path}: entry {n}: questions is {type(entry['questions']).__name__}, expected a list")
+            kind = type(entry["questions"]).__name__
+            raise ResponsesError(f"{path}: entry {n}: questions is {kind}, expected a list")
         for k, q in enumerate(entry["questions"]):
             where = f"{path}: entry {n} ({student}, {quiz}) question {k}"
             if not isinstance(q, dict) or any(key not in q for key in ("question", "score", "max_score")):

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
+from itertools import pairwise
 
 PRETOKENIZE = re.compile(r"\w+|[^\w\s]+")
 
@@ -55,7 +56,7 @@ def get_pair_counts(words: dict[tuple[str, ...], int]) -> dict[tuple[str, str], 
         raise TypeError(f"words must be a dict {{symbols: count}}, got {type(words).__name__}")
     counts: Counter[tuple[str, str]] = Counter()
     for symbols, freq in words.items():
-        for pair in zip(symbols, symbols[1:]):
+        for pair in pairwise(symbols):
             counts[pair] += freq
     return dict(counts)
 
@@ -153,7 +154,7 @@ def _apply_ranks(word: str, ranks: dict[tuple[str, str], int]) -> list[str]:
     symbols = list(word)
     while len(symbols) > 1:
         candidates = [
-            (ranks[pair], i) for i, pair in enumerate(zip(symbols, symbols[1:])) if pair in ranks
+            (ranks[pair], i) for i, pair in enumerate(pairwise(symbols)) if pair in ranks
         ]
         if not candidates:
             break
@@ -201,7 +202,7 @@ def encode(
 def _byte_pair_counts(ids: list[int]) -> dict[tuple[int, int], int]:
     """Adjacent pair counts; the dict keeps pairs in order of first occurrence."""
     counts: dict[tuple[int, int], int] = {}
-    for pair in zip(ids, ids[1:]):
+    for pair in pairwise(ids):
         counts[pair] = counts.get(pair, 0) + 1
     return counts
 
@@ -252,7 +253,7 @@ def encode_bytes(text: str, merges: dict[tuple[int, int], int]) -> list[int]:
         raise TypeError(f"merges must be a dict {{pair: new_id}}, got {type(merges).__name__}")
     ids = list(text.encode("utf-8"))
     while len(ids) > 1:
-        present = {pair for pair in zip(ids, ids[1:]) if pair in merges}
+        present = {pair for pair in pairwise(ids) if pair in merges}
         if not present:
             break
         pair = min(present, key=merges.__getitem__)

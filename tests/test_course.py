@@ -113,12 +113,14 @@ def test_a_section_naming_an_unknown_function_and_an_untaught_function(exercises
     with pytest.raises(YamlError) as error:
         load(exercises, text)
     lines = str(error.value).splitlines()
-    assert lines[0].endswith("labs.yaml:18: labs.0.sections.0.functions.1: exercises/tiny.py has no public function thrid")
+    assert lines[0].endswith(
+        "labs.yaml:18: labs.0.sections.0.functions.1: exercises/tiny.py has no public function thrid")
     assert lines[1].endswith("labs.yaml:12: labs: no lab teaches tiny.second (add it to a section)")
 
 
 def test_an_unknown_key_and_a_bad_lab_number(exercises):
-    text = COURSE.replace('number: "1.0.1"', "number: one").replace("    title: Tiny\n    intro", "    titel: Tiny\n    intro")
+    text = (COURSE.replace('number: "1.0.1"', "number: one")
+            .replace("    title: Tiny\n    intro", "    titel: Tiny\n    intro"))
     with pytest.raises(YamlError) as error:
         load(exercises, text)
     message = str(error.value)
@@ -127,7 +129,8 @@ def test_an_unknown_key_and_a_bad_lab_number(exercises):
 
 
 def test_a_carried_section_must_come_from_an_earlier_lab(exercises):
-    text = COURSE.replace("      - module: tiny\n", "      - module: tiny\n      - module: tiny\n        carried_from: \"9.9.9\"\n")
+    text = COURSE.replace("      - module: tiny\n",
+                          "      - module: tiny\n      - module: tiny\n        carried_from: \"9.9.9\"\n")
     with pytest.raises(YamlError, match=r"labs\.yaml:19: labs\.0\.sections\.1\.carried_from: no earlier lab 9\.9\.9"):
         load(exercises, text)
 

@@ -6,8 +6,15 @@ import re
 import pytest
 
 from autograder.exports import (
-    class_statistics, class_summary_html, export_canvas_csv, export_csv, export_feedback,
-    export_results_json, load_canvas_roster, number, safe_dirname,
+    class_statistics,
+    class_summary_html,
+    export_canvas_csv,
+    export_csv,
+    export_feedback,
+    export_results_json,
+    load_canvas_roster,
+    number,
+    safe_dirname,
 )
 from autograder.gradebook import Gradebook
 from autograder.result_types import CaseResult, FunctionScore, GradeResult, ScoredCase

@@ -168,8 +168,8 @@ def test_cli_exit_codes(tmp_path):
     assert missing.returncode == 3 and "no such file" in missing.stderr
     bad_config = tmp_path / "grading.yaml"
     bad_config.write_text("version: 1\nmodules: {}\nlimits: {call_timeout_s: fast}\n")
-    usage = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(tmp_path), "--config", str(bad_config)],
-                           capture_output=True, text=True)
+    usage = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(tmp_path),
+                            "--config", str(bad_config)], capture_output=True, text=True)
     assert usage.returncode == 2 and "grading.yaml:3: limits.call_timeout_s" in usage.stderr
 
 

@@ -4,11 +4,11 @@ import sqlite3
 
 import pytest
 import sqlalchemy as sa
+from postgres_db import postgres_url  # noqa: F401 - fixture
+from test_gradebook import ALICE, VERSION, make_result
 
 from autograder.fingerprint import GradeFingerprint
 from autograder.gradebook import SCHEMA_VERSION, Gradebook
-from postgres_db import postgres_url  # noqa: F401 - fixture
-from test_gradebook import ALICE, VERSION, make_result
 
 # The exact DDL of the SQLite-only gradebook (schema version 1), as files in the wild have it.
 V1_DDL = """

@@ -106,7 +106,7 @@ def test_hostile_case(case, scratch, honest_pair, tmp_path):
     assert "HOSTILE-LEAK" not in text
     for name in check.get("fatal_markers", []):
         assert not (MARKERS / name).exists(), f"{name} was created"
-    for name in check.get("host_paths_absent", []):
+    for _path in check.get("host_paths_absent", []):
         assert not (scratch / "submissions" / "pub-bad-zip-slip.parent").exists()
         assert not (scratch.parent / "pub-bad-zip-slip.parent").exists()
     for name in check.get("growing", []):

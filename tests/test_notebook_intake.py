@@ -62,7 +62,8 @@ def test_helpers_are_kept_whatever_their_form_and_failures_cost_only_their_users
         ("def pretokenize(text: Tensor) -> list:\n    return pat.findall(text)\n\n"
          "gelu = lambda x: 0.5 * x * (1.0 + torch.erf(x / sqrt_2))\n\n"
          "def tokenize_word(word, merges):\n    return tuple(word)\n\napply_merges = tokenize_word\n\n"
-         "def rope_inv_freq(head_dim, base=BASE):\n    return 1.0 / base ** (torch.arange(0, head_dim, 2) / head_dim)\n\n"
+         "def rope_inv_freq(head_dim, base=BASE):\n"
+         "    return 1.0 / base ** (torch.arange(0, head_dim, 2) / head_dim)\n\n"
          "def layer_norm(x, weight, bias, eps=EPS):\n    return (x - x.mean()) / (x.var(unbiased=False) + eps).sqrt()"),
         "WIDTH = D * 2\n\ndef causal_mask(q_len, k_len=None, device=None):\n    return torch.ones(WIDTH)",
         "def split_heads(x, num_heads):\n    return P['w_q']",
@@ -85,8 +86,10 @@ def test_helpers_are_kept_whatever_their_form_and_failures_cost_only_their_users
     message = call(worker, "attention", "merge_heads", torch.ones(1))
     assert message.startswith("ModuleNotFoundError: einops is not available where grading runs"), message
     notes = "\n".join(submission.notes)
-    assert "`import seaborn as sns` skipped: seaborn is not available where grading runs (no graded function needs it)" in notes
-    assert "`from einops import rearrange` not run: einops is not available where grading runs (needed by attention.merge_heads" in notes
+    assert ("`import seaborn as sns` skipped: seaborn is not available where grading runs "
+            "(no graded function needs it)") in notes
+    assert ("`from einops import rearrange` not run: einops is not available where grading runs "
+            "(needed by attention.merge_heads") in notes
     assert "top-level statements of cells 9 (2), 10 (4), 11 (1)" in notes  # data file, training, plots
 
 
@@ -170,7 +173,8 @@ def test_folder_helper_module_imports_are_replaced_too(tmp_path, worker):
 
 def test_a_single_py_that_does_not_compile_is_reported_against_its_line(tmp_path):
     path = tmp_path / "ivy.py"
-    path.write_text("import torch\n\ndef causal_mask(q_len):\n    return torch.ones(q_len\n\ndef gelu(x):\n    return x\n")
+    path.write_text("import torch\n\ndef causal_mask(q_len):\n    return torch.ones(q_len\n\n"
+                    "def gelu(x):\n    return x\n")
     with pytest.raises(SubmissionError) as caught:
         load_submission(path)
     message = str(caught.value)
@@ -197,7 +201,8 @@ def test_correct_messy_notebook_grades_full_marks_through_the_cli(tmp_path):
     notebook = messy_reference_notebook(tmp_path / "kim.ipynb")
     results = tmp_path / "out" / "r.json"
     done = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(notebook), "--results",
-                           str(results), "--seed", "1", "--quiet"], capture_output=True, text=True, timeout=600, check=False)
+                           str(results), "--seed", "1", "--quiet"],
+                          capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     data = json.loads(results.read_text())
     lost = [t["name"] + ": " + t["output"][:200] for t in data["tests"] if t["score"] != t["max_score"]]

@@ -1,5 +1,4 @@
 """The pytest plugin, tested with pytester: --impl, the impl fixture, 'not implemented' outcome."""
-import pytest
 
 pytest_plugins = ["pytester"]
 

@@ -144,7 +144,7 @@ def test_sdpa_does_not_modify_inputs(impl, rng, device):
     mask = random_mask(rng, (4, 4), device)
     before = [t.clone() for t in (q, k, v, mask)]
     impl.attention.scaled_dot_product_attention(q, k, v, mask)
-    for name, old, new in zip("q k v mask".split(), before, (q, k, v, mask)):
+    for name, old, new in zip("q k v mask".split(), before, (q, k, v, mask), strict=True):
         assert torch.equal(old, new), f"{name} was modified in place by the call"
 
 

@@ -125,7 +125,7 @@ def test_sdpa_keeps_dtype_and_inputs(impl, rng, device, dtype):
     tol = {"atol": 3e-2, "rtol": 3e-2} if dtype == torch.bfloat16 else {}
     assert_close(output, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), name="output", **tol)
     assert_close(weights, torch_weights(q, k, mask), name="weights", **tol)
-    for name, before, after in zip(("q", "k", "v", "mask"), copies, (q, k, v, mask)):
+    for name, before, after in zip(("q", "k", "v", "mask"), copies, (q, k, v, mask), strict=True):
         assert_close(after, before, name=f"{name} after the call (must not change)")
 
 

@@ -4,6 +4,8 @@ Each variant is the reference function with exactly one mistake from the contrac
 """
 from __future__ import annotations
 
+from itertools import pairwise
+
 from reference import bpe as ref
 from reference.mistakes import mistake
 
@@ -74,7 +76,7 @@ def apply_merges_leftmost(word, merges):
     known = {tuple(pair) for pair in merges}
     symbols = list(word)
     while True:
-        pairs = list(zip(symbols, symbols[1:]))
+        pairs = list(pairwise(symbols))
         i = next((i for i, pair in enumerate(pairs) if pair in known), None)  # leftmost, any rank
         if i is None:
             return symbols

@@ -149,7 +149,7 @@ def test_sdpa_does_not_modify_inputs(device):
     mask = (torch.rand(3, 3, generator=g) < 0.5).to(device)
     copies = [t.clone() for t in (q, k, v, mask)]
     ref.scaled_dot_product_attention(q, k, v, mask)
-    for before, after in zip(copies, (q, k, v, mask)):
+    for before, after in zip(copies, (q, k, v, mask), strict=True):
         assert torch.equal(before, after)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+from itertools import pairwise
 
 import pytest
 import tiktoken
@@ -296,9 +297,9 @@ def test_train_byte_bpe_follows_its_definition(num_merges):
     assert sorted(merges.values()) == list(range(256, 256 + num_merges))
     ids = list(BYTE_TEXT.encode("utf-8"))
     for pair, new_id in sorted(merges.items(), key=lambda item: item[1]):
-        counts = Counter(zip(ids, ids[1:]))
+        counts = Counter(pairwise(ids))
         best = max(counts.values())
-        first_seen = next(p for p in zip(ids, ids[1:]) if counts[p] == best)
+        first_seen = next(p for p in pairwise(ids) if counts[p] == best)
         assert pair == first_seen, f"merge {new_id}"
         merged, i = [], 0
         while i < len(ids):
@@ -355,7 +356,7 @@ def test_decode_bytes_invalid_utf8_is_replaced():
     lone continuation byte, and two of the four bytes of an emoji."""
     assert R.decode_bytes([0xE2], {}) == "\ufffd"
     assert R.decode_bytes([104, 0x82, 105], {}) == "h\ufffdi"
-    emoji = list("🚀".encode("utf-8"))
+    emoji = list("🚀".encode())
     assert R.decode_bytes(emoji[:2] + [33], {}) == "\ufffd!"
 
 

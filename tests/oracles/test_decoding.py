@@ -241,7 +241,7 @@ def test_invalid_arguments_raise(call, error):
 # --- the GPT-2 oracle -----------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tiny_gpt2(seed: int, eos_bias: float, dtype: torch.dtype, device: str) -> GPT2LMHeadModel:
     """A random 1-layer GPT-2 (vocab 50, width 16) with a constant bias on the EOS logit."""
     torch.manual_seed(seed)
@@ -346,7 +346,8 @@ SAMPLE_SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize("settings", SAMPLE_SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "plain")
+@pytest.mark.parametrize("settings", SAMPLE_SETTINGS,
+                         ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "plain")
 def test_sample_equals_generate(settings, device):
     """Oracle: generate(do_sample=True, top_k=k or 0, ...) from the same random state.
 
@@ -389,7 +390,7 @@ BEAM_MODELS = [(0, 1.5), (1, 2.0), (2, 1.0)]  # (seed, EOS bias)
 MAX_NEW = 7
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def hf_beams(seed, eos_bias, device, num_beams, length_penalty, early_stopping, num_return, eos=EOS):
     model = configure(tiny_gpt2(seed, eos_bias, torch.float32, device), eos)
     input_ids = prompts(seed, 1, 4, torch.device(device))

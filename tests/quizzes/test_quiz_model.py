@@ -136,7 +136,8 @@ questions:
     feedback_false: n
 """,
     )
-    assert errors_of(path) == [f"{path}:1: field topic: Value error, topic 'other' must equal the file name stem 'mismatch'"]
+    assert errors_of(path) == [
+        f"{path}:1: field topic: Value error, topic 'other' must equal the file name stem 'mismatch'"]
 
 
 def test_id_must_start_with_topic_and_be_unique_in_bank(write_bank):

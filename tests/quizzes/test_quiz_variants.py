@@ -33,7 +33,8 @@ def test_params_drawn_from_declared_ranges_and_shown_in_prompt(demo_bank):
         seen_d.add(p.params["d_model"])
         seen_h.add(p.params["heads"])
         assert f"d_model = {p.params['d_model']} and {p.params['heads']} heads" in p.prompt
-        assert p.explanation == f"{p.params['d_model']} / {p.params['heads']} = {p.params['d_model'] // p.params['heads']}"
+        d_model, heads = p.params["d_model"], p.params["heads"]
+        assert p.explanation == f"{d_model} / {heads} = {d_model // heads}"
     assert seen_d == {64, 128, 256}
     assert seen_h == {2, 4, 6, 8}  # min 2, max 8, step 2, inclusive
 

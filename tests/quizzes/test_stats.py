@@ -174,7 +174,8 @@ def test_cli_stats_from_quiz_score_json(tmp_path):
 
     rows = ["student,quiz,question,answer"]
     # s1, s2 right on both; s3 right on truefalse only; s4 wrong on both.
-    for student, tf, choice in [("s1", "true", right), ("s2", "true", right), ("s3", "true", wrong), ("s4", "false", wrong)]:
+    answers = [("s1", "true", right), ("s2", "true", right), ("s3", "true", wrong), ("s4", "false", wrong)]
+    for student, tf, choice in answers:
         rows.append(f"{student},demo,demo-truefalse,{tf}")
         rows.append(f"{student},demo,demo-single,{letter(student, choice)}")
     (tmp_path / "r.csv").write_text("\n".join(rows) + "\n")
@@ -185,8 +186,8 @@ def test_cli_stats_from_quiz_score_json(tmp_path):
     result = runner.invoke(main, banks + ["stats", str(tmp_path / "s.json"), "--html", str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.output
     # truefalse: 3 of 4 right -> p = 0.75; single: 2 of 4 -> 0.50
-    line_tf = next(l for l in result.output.splitlines() if "demo-truefalse" in l and "│" in l)
-    line_single = next(l for l in result.output.splitlines() if "demo-single " in l and "│" in l)
+    line_tf = next(row for row in result.output.splitlines() if "demo-truefalse" in row and "│" in row)
+    line_single = next(row for row in result.output.splitlines() if "demo-single " in row and "│" in row)
     assert "0.75" in line_tf and "0.50" in line_single
     # distractor rows by choice text (the letters differed per student)
     report = (tmp_path / "r.html").read_text()
