@@ -104,7 +104,7 @@ def test_unscaled_score_has_mean_zero_and_variance_d_k():
     assert abs(scores.mean().item()) < 0.1  # not "proportional to d_k"
     assert scores.var().item() == pytest.approx(d_k, rel=0.03)
     q = question("attention-scale-why")
-    assert key_says(q.id, r"Var\(q·k\) = d_k") and not key_says(q.id, r"mean d_k")
+    assert key_says(q.id, r"variance d_k|Var\(q·k\) = d_k") and not key_says(q.id, r"mean d_k")
     assert "COMMON_QUESTIONS.md" in q.explanation
 
 
