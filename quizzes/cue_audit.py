@@ -9,6 +9,8 @@ the same form, per question type:
 type       strategy                chance level (per question, averaged over the bank)
 ========== ======================= =========================================================
 single     longest option          mean score of the options = 1/N (plus any ``credit``)
+single     second longest, second  1/N, as above: rewriting distractors to be longer than
+           shortest, shortest      the key must not just move the key to another length rank
 single     most words shared with  1/N, as above
            the prompt
 single     first option shown      1/N, as above (the shuffle's own check)
@@ -31,7 +33,8 @@ options as right ones (the other schemes give 0 as soon as one wrong option is t
 
 Two more checks, per question:
 
-- a quiz page (one topic's variant as presented: title, description and every prompt) must
+- a quiz page (one topic's variant as presented: title, description, every prompt and every
+  displayed option) must
   not contain another question's answer verbatim: an accepted text answer, or a single- or
   multiple-choice key when none of that question's wrong options is on the page too
   (compared casefolded, whole words, answers of 3 characters or more);
@@ -57,14 +60,17 @@ BANK_MARGIN = 0.10  # a bank's strategy mean may exceed chance by max(BANK_MARGI
 POOLED_MARGIN = 0.05  # over all banks together
 MIN_LEAK_CHARS = 3  # shorter answers ("no", "2") are not looked for in other prompts
 
-STRATEGIES = {
+STRATEGIES = {  # name: (question type, label)
     "longest": ("single", "longest option"),
-    "overlap": ("single", "most words shared with the prompt"),
+    "second_longest": ("single", "2nd longest option"),
+    "second_shortest": ("single", "2nd shortest option"),
+    "shortest": ("single", "shortest option"),
+    "overlap": ("single", "most prompt words"),
     "first": ("single", "first option shown"),
     "tick_all": ("multiple", "tick all"),
     "shown_order": ("ordering", "shown order"),
-    "reversed_order": ("ordering", "reversed shown order"),
-    "word_match": ("matching", "pair repeated words"),
+    "reversed_order": ("ordering", "reversed order"),
+    "word_match": ("matching", "repeated words"),
     "always_true": ("truefalse", "always true"),
     "always_false": ("truefalse", "always false"),
 }
@@ -168,8 +174,13 @@ def question_strategies(p: Presented) -> dict[str, tuple[float, float]]:
         chance = _single_chance(p)
         prompt_words = content_words(p.prompt)
         overlap = _pick_max(p.options, lambda o: len(prompt_words & content_words(o.text)))
+        by_length = sorted(p.options, key=lambda o: -len(o.text))  # stable: ties in shown order
+        last = len(by_length) - 1
         return {
-            "longest": (_fraction(p, _pick_max(p.options, lambda o: len(o.text))), chance),
+            "longest": (_fraction(p, by_length[0].letter), chance),
+            "second_longest": (_fraction(p, by_length[min(1, last)].letter), chance),
+            "second_shortest": (_fraction(p, by_length[max(0, last - 1)].letter), chance),
+            "shortest": (_fraction(p, by_length[last].letter), chance),
             "overlap": (_fraction(p, overlap), chance),
             "first": (_fraction(p, p.options[0].letter), chance),
         }
@@ -207,25 +218,29 @@ def _normal(text: str) -> str:
 
 
 def page_leaks(bank: Bank, page: list[Presented]) -> list[str]:
-    """One line per answer of one question found verbatim in the header or another prompt."""
+    """One line per answer of one question found verbatim in the header or in another question's
+    prompt or options (ordering items and matching columns included)."""
     header = _normal(f"{bank.title}\n{bank.description}")
-    prompts = [(p.id, _normal(p.prompt)) for p in page]
+    shown = [(p.id, _normal(p.prompt), [_normal(o.text) for o in p.options] + [_normal(x) for x in p.lefts])
+             for p in page]
     leaks = []
     for question in bank.questions:
         answers, wrong = _answers(question)
         texts = [("the quiz header", header)]
-        texts += [(f"the prompt of {qid}", text) for qid, text in prompts if qid != question.id]
+        for qid, prompt, options in shown:
+            if qid != question.id:
+                texts += [(f"the prompt of {qid}", prompt)] + [(f"an option of {qid}", o) for o in options]
         if any(_found(text, option) for _, text in texts for option in wrong):
             continue
         for answer in answers:
-            where = [name for name, text in texts if _found(text, answer)]
+            where = list(dict.fromkeys(name for name, text in texts if _found(text, answer)))
             if where:
                 leaks.append(f"{question.id}: answer {answer!r} appears in {', '.join(where)}")
     return leaks
 
 
 def _bound(chance: float, k: int) -> float:
-    return chance + max(BANK_MARGIN, 1 / k)
+    return min(1.0, chance + max(BANK_MARGIN, 1 / k))
 
 
 def audit_bank(bank: Bank, students: int = STUDENTS) -> BankAudit:
@@ -290,32 +305,37 @@ def audit_banks(banks: dict[str, Bank], students: int = STUDENTS) -> tuple[list[
 
 
 def print_audit(audits: list[BankAudit], overall: dict[str, StrategyFigure], console) -> bool:
-    """Print one table row per bank and strategy (score / chance / bound), the pooled row and
-    every problem; True when everything passes."""
+    """Print one row per bank and strategy (questions, score, chance, bound), the pooled rows
+    and every problem; True when everything passes."""
     from rich.markup import escape
     from rich.table import Table
 
-    names = [n for n in STRATEGIES if n in overall]
-    table = Table(title="Cue audit: strategy score / chance (fraction of the points)")
-    table.add_column("bank")
-    for name in names:
-        table.add_column(f"{STRATEGIES[name][1]}\n({STRATEGIES[name][0]})", justify="right")
+    table = Table(title="Cue audit: mean score of each strategy against chance (fraction of the points)")
+    for name, justify in [("bank", "left"), ("strategy", "left"), ("type", "left"), ("n", "right"),
+                          ("score", "right"), ("chance", "right"), ("bound", "right"), ("", "left")]:
+        table.add_column(name, justify=justify)
 
-    def cell(figure: StrategyFigure | None) -> str:
-        if figure is None:
-            return "-"
-        text = f"{figure.score:.2f} / {figure.chance:.2f} (n={figure.questions})"
-        return text if figure.ok else f"[bold red]{text}[/]"
+    def rows(topic: str, figures: dict[str, StrategyFigure], last: bool) -> None:
+        names = [n for n in STRATEGIES if n in figures]
+        for i, name in enumerate(names):
+            f = figures[name]
+            kind, label = STRATEGIES[name]
+            table.add_row(topic if i == 0 else "", label, kind, str(f.questions), f"{f.score:.2f}",
+                          f"{f.chance:.2f}", f"{f.bound:.2f}", "ok" if f.ok else "[bold red]CUE[/]",
+                          end_section=(i == len(names) - 1) and not last)
 
-    for audit in audits:
-        table.add_row(audit.topic, *[cell(audit.figures.get(n)) for n in names])
-    table.add_row("[bold]all banks[/]", *[cell(overall.get(n)) for n in names])
+    pooled_rows = len(audits) > 1  # the pooled bound is about a whole set of banks
+    for i, audit in enumerate(audits):
+        rows(audit.topic, audit.figures, not pooled_rows and i == len(audits) - 1)
+    if pooled_rows:
+        rows(f"all {len(audits)} banks", overall, True)
     console.print(table)
-    console.print(f"bounds: chance + max({BANK_MARGIN}, 1/n) per bank, chance + {POOLED_MARGIN} pooled; "
-                  "tick all must be 0")
+    console.print(f"bounds: chance + max({BANK_MARGIN}, 1/n) per bank (n questions of the type), "
+                  f"chance + {POOLED_MARGIN} over all banks; tick all must be 0")
     problems = [f"{a.topic}: {line}" for a in audits for line in a.problems]
-    problems += [f"all banks: strategy '{STRATEGIES[f.strategy][1]}' scores {f.score:.0%}, above {f.bound:.0%}"
-                 for f in overall.values() if not f.ok]
+    if pooled_rows:
+        problems += [f"all banks: strategy '{STRATEGIES[f.strategy][1]}' scores {f.score:.0%}, above {f.bound:.0%}"
+                     for f in overall.values() if not f.ok]
     for line in problems:
         console.print(f"[red]cue:[/] {escape(line)}", highlight=False)
     if not problems:

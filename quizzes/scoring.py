@@ -23,6 +23,10 @@ Partial credit (fraction of the question's points):
   ``coverage`` cp / C if no wrong option is picked, else 0 (credit for an incomplete but
   clean selection; any wrong pick forfeits the question);
   e.g. C=2 of N=4: one correct picked -> 0, 0.5, 0.5; both correct plus one wrong -> 0, 0.5, 0;
+  ticking every box earns 0 under every scheme as long as a question has at least as many
+  wrong options as right ones (net_correct: max(0, (C - (N - C)) / C) = 0 for N >= 2C), which
+  the cue audit (quizzes/cue_audit.py) requires of every bank; net_correct is also how Canvas
+  and Moodle grade multiple answers, so the exports keep the rule;
 - ordering: LCS(answer, key) / len(key); e.g. key abcde, answer bacde -> LCS acde = 4/5;
 - matching: correct pairs / number of pairs.
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from quiz_helpers import make_question
 
 from quizzes.cli import main
-from quizzes.cue_audit import audit_bank, content_words, ordering_chance, page_leaks
-from quizzes.loader import load_banks
+from quizzes.cue_audit import audit_bank, audit_banks, content_words, ordering_chance, page_leaks
+from quizzes.loader import DEFAULT_BANKS, load_banks
 from quizzes.scoring import score_presented
 from quizzes.variants import _block_order, longest_increasing, monotone_bound, present, present_bank
 
@@ -204,6 +204,47 @@ def test_two_item_ordering_is_swapped():
     assert [o.text for o in present(q, "x", "t").options] == ["b", "a"]
 
 
+SECOND_LONGEST_KEY = """
+  - id: cues-r{n}
+    type: single
+    source: "FAQ.md#Q?"
+    prompt: Pick one for case {n}.
+    explanation: Only the key is right.
+    choices:
+      - {{text: "a distractor made much longer than the key on purpose", feedback: "No."}}
+      - {{text: "the key, second longest", correct: true, feedback: "Yes."}}
+      - {{text: "short one", feedback: "No."}}
+      - {{text: "tiny", feedback: "No."}}
+"""
+
+
+def test_key_moved_to_another_length_rank_is_caught(write_bank):
+    # Lengthening one distractor past the key only moves the cue: with the key second longest
+    # in all four questions, "2nd longest" scores 4/4 and the other ranks 0 (chance 1/4).
+    bank = _bank(write_bank, "".join(SECOND_LONGEST_KEY.format(n=n) for n in range(4)))
+    figures = audit_bank(bank, students=5).figures
+    scores = {name: figures[name].score for name in ("longest", "second_longest", "second_shortest", "shortest")}
+    assert scores == {"longest": 0.0, "second_longest": 1.0, "second_shortest": 0.0, "shortest": 0.0}
+    assert not figures["second_longest"].ok and figures["longest"].ok
+
+
+@pytest.fixture(scope="module")
+def shipped_audit():
+    return audit_banks(load_banks(DEFAULT_BANKS))
+
+
+@pytest.mark.parametrize("topic", sorted(p.stem for p in DEFAULT_BANKS.glob("*.yaml")))
+def test_shipped_bank_has_no_cues(shipped_audit, topic):
+    audits, _ = shipped_audit
+    audit = next(a for a in audits if a.topic == topic)
+    assert audit.problems == []
+
+
+def test_shipped_banks_pooled_at_chance(shipped_audit):
+    _, overall = shipped_audit
+    assert {name: f.ok for name, f in overall.items()} == dict.fromkeys(overall, True)
+
+
 def test_quiz_audit_command(write_bank):
     path = write_bank("cues", HEAD.format(topic="cues", title="Cue tests")
                       + "".join(LONGEST_KEY.format(n=n) for n in range(4)))
@@ -211,6 +252,9 @@ def test_quiz_audit_command(write_bank):
     assert result.exit_code == 2
     assert "longest option" in result.output and "cues" in result.output
     assert "Traceback" not in result.output
+    clean = CliRunner().invoke(main, ["audit", "masking", "--students", "8"])  # a shipped bank
+    assert clean.exit_code == 0, clean.output
+    assert "masking" in clean.output and "shortest option" in clean.output and "no cues found" in clean.output
     unknown = CliRunner().invoke(main, ["--banks", str(path.parent), "audit", "nope"])
     assert unknown.exit_code == 2 and "unknown topic 'nope'" in unknown.output
 
