@@ -2,7 +2,7 @@
 
     python benchmarks/similarity.py [--seeds 3] [--threshold T] [--scale 300] [--no-copydetect]
 
-Builds the disguised class of `similarity_class.py` (five independently written honest
+Builds the disguised class of `similarity_class.py` (six independently written honest
 students, each copied through every disguise with several seeds), runs `autograder
 similarity`'s engine and copydetect (pip install copydetect; the `similarity-bench` extra) on
 the same folder in this run, and prints per disguise the recall of the planted pairs at the

@@ -1,6 +1,6 @@
 """Generate the disguised class the similarity benchmark (and its tests) run on.
 
-Honest students: the reference and the four authors under `similarity_authors/`, written
+Honest students: the reference and the five authors under `similarity_authors/`, written
 independently of each other. Planted copies: each honest student's masks, attention and
 transformer modules put through one disguise of `similarity_disguises` (or all of them), with
 several random seeds; and, for every function, one honest student's code with that single
@@ -31,7 +31,7 @@ from autograder.similarity.extract import function_unit, parse_modules  # noqa: 
 
 BENCH_MODULES = ("masks", "attention", "transformer")
 AUTHORS = {"reference": ROOT / "reference", **{
-    name: HERE / "similarity_authors" / name for name in ("loops", "vectorised", "helpers", "wrong")}}
+    name: HERE / "similarity_authors" / name for name in ("loops", "vectorised", "helpers", "textbook", "wrong")}}
 ALL = "all disguises at once"
 FUNCTIONS = [f"{m}.{f}" for m in BENCH_MODULES for f in contract()[m]]
 
