@@ -11,8 +11,8 @@ type       strategy                chance level (per question, averaged over the
 single     longest option          mean score of the options = 1/N (plus any ``credit``)
 single     second longest, second  1/N, as above: rewriting distractors to be longer than
            shortest, shortest      the key must not just move the key to another length rank
-single     most words shared with  1/N, as above
-           the prompt
+single     most / fewest words     1/N, as above (distractors that echo the prompt must not
+           shared with the prompt  turn "avoid the echo" into the cue)
 single     first option shown      1/N, as above (the shuffle's own check)
 multiple   tick all                **0**: the target is zero, not chance (see below)
 ordering   shown order             E[LIS of a random order] / n: 2/3, 0.604, 0.558, 0.523,
@@ -66,6 +66,7 @@ STRATEGIES = {  # name: (question type, label)
     "second_shortest": ("single", "2nd shortest option"),
     "shortest": ("single", "shortest option"),
     "overlap": ("single", "most prompt words"),
+    "underlap": ("single", "fewest prompt words"),
     "first": ("single", "first option shown"),
     "tick_all": ("multiple", "tick all"),
     "shown_order": ("ordering", "shown order"),
@@ -174,6 +175,7 @@ def question_strategies(p: Presented) -> dict[str, tuple[float, float]]:
         chance = _single_chance(p)
         prompt_words = content_words(p.prompt)
         overlap = _pick_max(p.options, lambda o: len(prompt_words & content_words(o.text)))
+        underlap = _pick_max(p.options, lambda o: -len(prompt_words & content_words(o.text)))
         by_length = sorted(p.options, key=lambda o: -len(o.text))  # stable: ties in shown order
         last = len(by_length) - 1
         return {
@@ -182,6 +184,7 @@ def question_strategies(p: Presented) -> dict[str, tuple[float, float]]:
             "second_shortest": (_fraction(p, by_length[max(0, last - 1)].letter), chance),
             "shortest": (_fraction(p, by_length[last].letter), chance),
             "overlap": (_fraction(p, overlap), chance),
+            "underlap": (_fraction(p, underlap), chance),
             "first": (_fraction(p, p.options[0].letter), chance),
         }
     if kind == "multiple":

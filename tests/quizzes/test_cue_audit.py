@@ -72,6 +72,7 @@ def test_prompt_word_overlap_strategy_is_caught(write_bank):
     audit = audit_bank(_bank(write_bank, body), students=4)
     # key shares normalise, token, feature with the prompt; the others share nothing.
     assert audit.figures["overlap"].score == pytest.approx(1.0)
+    assert audit.figures["underlap"].score == 0.0  # "fewest shared words" picks a distractor
     # longest: the third option (54 characters) beats the key (49): the strategy scores 0.
     assert audit.figures["longest"].score == 0.0
 
