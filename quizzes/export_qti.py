@@ -149,11 +149,13 @@ def _itemfeedback(item: ET.Element, ident: str, text: str) -> None:
     _material(sub(fb, "flow_mat"), html(text))
 
 
-def _resprocessing() -> ET.Element:
-    """A detached <resprocessing> with the SCORE outcome and the always-shown general feedback."""
+def _resprocessing(feedback: bool) -> ET.Element:
+    """A detached <resprocessing> with the SCORE outcome and, with ``feedback``, the
+    always-shown general feedback."""
     rp = ET.Element("resprocessing")
     sub(sub(rp, "outcomes"), "decvar", maxvalue="100", minvalue="0", varname="SCORE", vartype="Decimal")
-    _general_feedback(rp)
+    if feedback:
+        _general_feedback(rp)
     return rp
 
 
@@ -178,7 +180,9 @@ def item_xml(question: AnyQuestion, warnings: list[str]) -> ET.Element:
     if isinstance(question, OrderingQuestion):
         warnings.append(f"{question.id}: ordering exported as matching 'Position k -> item' (no LCS partial credit)")
     _material(pres, html(prompt))
-    rp = _resprocessing()
+    # A graded question is an exam key: no feedback of any kind shown after the attempt.
+    show_feedback = not question.graded
+    rp = _resprocessing(show_feedback)
 
     if isinstance(question, (SingleQuestion, MultipleQuestion, TrueFalseQuestion)):
         multiple = isinstance(question, MultipleQuestion)
@@ -196,7 +200,7 @@ def item_xml(question: AnyQuestion, warnings: list[str]) -> ET.Element:
             _material(label, html_inline(text) if suffix.startswith("c") else text,
                       "text/html" if suffix.startswith("c") else "text/plain")
             feedbacks.append((f"{ident}_fb", fb))
-        for suffix, _, _, _ in options:
+        for suffix, _, _, _ in options if show_feedback else ():
             _condition(rp, "response1", f"{qid}_{suffix}", feedback=f"{qid}_{suffix}_fb")
         if multiple:
             if question.scheme != "net_correct":
@@ -264,14 +268,9 @@ def item_xml(question: AnyQuestion, warnings: list[str]) -> ET.Element:
         "original_answer_ids": ",".join(answer_ids),
         "assessment_question_identifierref": f"ref_{question.id}",
     })
-    if question.graded:  # an exam key: no feedback shown after the attempt
-        for rc in rp.findall("respcondition"):
-            for shown in rc.findall("displayfeedback"):
-                rc.remove(shown)
-        rp[:] = [rc for rc in rp if rc.tag != "respcondition" or len(rc) > 1]
     item.append(pres)
     item.append(rp)
-    if not question.graded:
+    if show_feedback:
         _itemfeedback(item, "general_fb", explanation)
         for ident, text in feedbacks:
             _itemfeedback(item, ident, text)
