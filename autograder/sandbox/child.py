@@ -46,7 +46,7 @@ import time
 import traceback
 import types
 
-from autograder.sandbox import wire
+from autograder.sandbox import fences, wire
 from autograder.sandbox.forbidden import GUARD, OpFence, guard_thread_start, install_guards
 
 OP_FENCE = OpFence()
@@ -254,9 +254,22 @@ class _Zygote:
         guard_thread_start(GUARD)
         import_s = time.monotonic() - started
         self.landlock = 0
+        in_force = ["bubblewrap namespaces (user, pid, net, mount, ipc, uts)"] \
+            if self.pid_namespace else []
+        if cfg.get("drop_capabilities") and fences.drop_capabilities():
+            in_force.append("uid 0 without capabilities")
+        elif os.geteuid() != 0 and cfg.get("own_uid"):
+            in_force.append(f"unprivileged uid {os.geteuid()} of its own")
         if cfg.get("landlock"):
             os.makedirs(os.path.join(self.scratch, "work"), exist_ok=True)
-            self.landlock = apply_landlock(cfg["landlock"]["read"], [self.scratch])
+            self.landlock = fences.apply_landlock(cfg["landlock"]["read"], [self.scratch])
+            if self.landlock:
+                in_force.append(f"Landlock ABI {self.landlock} (reads: system and Python only; "
+                              "writes: scratch only"
+                              + ("; no TCP" if self.landlock >= 4 else "")
+                              + ("; no signals out" if self.landlock >= 6 else "") + ")")
+        in_force.append("rlimits (memory, CPU, files, output"
+                      + (", processes" if os.geteuid() != 0 else "") + ")")
 
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
@@ -266,7 +279,7 @@ class _Zygote:
         self.wake = (wake_r, wake_w)
         self.wipe_scratch()
         self.send({"kind": "ready", "pid": os.getpid(), "import_s": import_s,
-                   "vm_bytes": _vm_size(), "landlock": self.landlock})
+                   "vm_bytes": _vm_size(), "landlock": self.landlock, "fences": in_force})
 
         reader = wire.FrameReader(wire.Limits(max_frame_bytes=1 << 20))
         fds: list[int] = []
@@ -393,76 +406,6 @@ def _vm_size() -> int:
 
 
 # ------------------------------------------------------------------------------------------
-# Landlock (rlimits mode): an unprivileged filesystem / network / signal fence
-# ------------------------------------------------------------------------------------------
-
-_SYS_LANDLOCK = (444, 445, 446)  # create_ruleset, add_rule, restrict_self (x86-64 and arm64)
-_FS_READ = (1 << 0) | (1 << 2) | (1 << 3)     # EXECUTE | READ_FILE | READ_DIR
-_FS_FILE_ONLY = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14) | (1 << 15)
-
-
-def apply_landlock(read_paths, write_paths, dev_path="/dev") -> int:
-    """Restrict this process and its future children; return the Landlock ABI used (0: none).
-
-    Reads are allowed beneath `read_paths`, everything beneath `write_paths`, reads and writes
-    of device files beneath /dev. With ABI >= 4 no TCP bind/connect; with ABI >= 6 no signals
-    to processes outside the sandbox and no abstract unix sockets outside it.
-    """
-    import struct
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.syscall.restype = ctypes.c_long
-        abi = libc.syscall(_SYS_LANDLOCK[0], None, ctypes.c_size_t(0), ctypes.c_uint32(1))
-    except (OSError, AttributeError):
-        return 0
-    if abi < 1:
-        return 0
-    handled = (1 << 13) - 1
-    if abi >= 2:
-        handled |= 1 << 13
-    if abi >= 3:
-        handled |= 1 << 14
-    if abi >= 5:
-        handled |= 1 << 15
-    attr = struct.pack("=Q", handled)
-    if abi >= 4:
-        attr += struct.pack("=Q", 0b11)          # BIND_TCP | CONNECT_TCP: none allowed
-    if abi >= 6:
-        attr += struct.pack("=Q", 0b11)          # scope: abstract unix sockets, signals
-    buf = ctypes.create_string_buffer(attr, len(attr))
-    ruleset = libc.syscall(_SYS_LANDLOCK[0], buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
-    if ruleset < 0:
-        return 0
-    try:
-        def allow(path, access):
-            try:
-                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-            except OSError:
-                return
-            try:
-                if not os.path.isdir(path):
-                    access &= _FS_FILE_ONLY
-                rule = ctypes.create_string_buffer(struct.pack("=Qi", access & handled, fd), 12)
-                libc.syscall(_SYS_LANDLOCK[1], ctypes.c_int(ruleset), ctypes.c_int(1), rule,
-                             ctypes.c_uint32(0))
-            finally:
-                os.close(fd)
-
-        for path in read_paths:
-            allow(path, _FS_READ)
-        allow(dev_path, _FS_READ | (1 << 1) | (1 << 15))
-        for path in write_paths:
-            allow(path, handled)
-        if libc.prctl(38, 1, 0, 0, 0) != 0:      # PR_SET_NO_NEW_PRIVS
-            return 0
-        if libc.syscall(_SYS_LANDLOCK[2], ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
-            return 0
-    finally:
-        os.close(ruleset)
-    return int(abi)
-
-
-# ------------------------------------------------------------------------------------------
 # the submission child
 # ------------------------------------------------------------------------------------------
 
@@ -492,8 +435,13 @@ class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 def _child_main(req_r: int, resp_w: int, zygote: _Zygote, fork_header: dict) -> None:
     cfg = zygote.config
-    os.setsid()
+    os.setsid()  # the child's session marks every process it starts (seccomp keeps them in it)
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    in_force = []
+    if zygote.landlock and fences.hide_other_processes(cfg["landlock"]["read"], [zygote.scratch]):
+        in_force.append("/proc: its own entry only")
+    if fences.apply_seccomp():
+        in_force.append("seccomp (no sockets, setsid, ptrace, namespaces, io_uring)")
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     # protocol fds high and close-on-exec; everything else of the zygote's closed
@@ -527,8 +475,8 @@ def _child_main(req_r: int, resp_w: int, zygote: _Zygote, fork_header: dict) -> 
     sys.dont_write_bytecode = True  # the work dir holds only the student's sources
     import torch
     torch.set_num_threads(max(1, int(cfg.get("threads", 1))))
-    _set_limits(cfg)
-    server = _ChildServer(rfd, wfd, work, cfg)
+    fences.set_limits(cfg)
+    server = _ChildServer(rfd, wfd, work, cfg, in_force)
     try:
         server.serve()
     except SystemExit as exc:  # sys.exit() in student code: end with its status
@@ -537,28 +485,6 @@ def _child_main(req_r: int, resp_w: int, zygote: _Zygote, fork_header: dict) -> 
     except MemoryError:
         os._exit(MEMORY_EXIT)
     os._exit(0)
-
-
-def _set_limits(cfg: dict) -> None:
-    def setlimit(which, value):
-        if value is None:
-            return
-        try:
-            _soft, hard = resource.getrlimit(which)
-            value = int(value)
-            if hard != resource.RLIM_INFINITY:
-                value = min(value, hard)
-            resource.setrlimit(which, (value, value))
-        except (ValueError, OSError):
-            pass
-
-    setlimit(resource.RLIMIT_CORE, 0)
-    setlimit(resource.RLIMIT_AS, cfg.get("memory_bytes"))
-    setlimit(resource.RLIMIT_DATA, cfg.get("data_bytes"))
-    setlimit(resource.RLIMIT_NOFILE, cfg.get("max_open_files"))
-    setlimit(resource.RLIMIT_FSIZE, cfg.get("max_file_bytes"))
-    if cfg.get("max_processes") and os.geteuid() != 0:  # root ignores RLIMIT_NPROC anyway
-        setlimit(resource.RLIMIT_NPROC, cfg["max_processes"])
 
 
 def _cpu_used() -> float:
@@ -577,8 +503,10 @@ def _safe_str(exc: BaseException) -> str:
 
 
 class _ChildServer:
-    def __init__(self, rfd: int, wfd: int, work: str, cfg: dict):
+    def __init__(self, rfd: int, wfd: int, work: str, cfg: dict, in_force: list[str]):
         self.rfd, self.wfd, self.work, self.cfg = rfd, wfd, work, cfg
+        self.fences = in_force
+        self.pid = os.getpid()
         self.limits = wire.Limits(**cfg.get("wire_limits", {}))
         self.modules: dict[str, types.ModuleType] = {}
         self.import_errors: dict[str, dict] = {}
@@ -645,7 +573,7 @@ class _ChildServer:
                     "traceback": self.student_traceback(exc),
                 }
         self.send({"kind": "loaded", "errors": self.import_errors,
-                   "output": self.capture_read()[0]})
+                   "output": self.capture_read()[0], "fences": self.fences})
 
     # -- calls -----------------------------------------------------------------------------------
 
@@ -739,6 +667,8 @@ class _ChildServer:
             value, failure = None, exc
         finally:
             GUARD.active = frozenset()
+        if os.getpid() != self.pid:  # a fork the student's code made, back here: not a server
+            os._exit(0)
         reply["wall_s"] = time.perf_counter() - started
         output, hit_limit = self.capture_read()
         reply["output"] = output

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from autograder.sandbox import fences, wire
 from autograder.sandbox import layout as layout_mod
-from autograder.sandbox import wire
 from autograder.sandbox.layout import BWRAP as _BWRAP
 from autograder.sandbox.layout import SYSTEM_READ_PATHS as _SYSTEM_READ_PATHS
 from autograder.sandbox.layout import bwrap_command as _bwrap_command
@@ -246,21 +246,42 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _kill_marked_processes(token: str) -> int:
-    """SIGKILL every process whose environment carries this worker's token (rlimits mode)."""
-    needle = f"AUTOGRADER_SANDBOX_TOKEN={token}".encode()
+@dataclass
+class _StrayMarks:
+    """How an rlimits worker's processes are found once its zygote is gone (no env marker).
+
+    Every process of a submission child stays in the child's session (its seccomp filter
+    refuses setsid and setpgid), so the sessions of the zygote and of each child it forked
+    find them all; a worker with a uid of its own is also found by that uid.
+    """
+
+    sessions: set[int]
+    uid: int | None = None
+
+
+def _process_marks(pid: int) -> tuple[int, int] | None:
+    """``(session id, uid)`` of a running process (None: gone or unreadable)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        session = int(stat[stat.rindex(b")") + 2:].split()[3])
+        return session, os.stat(f"/proc/{pid}").st_uid
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _kill_marked_processes(marks: _StrayMarks) -> int:
+    """SIGKILL every process in one of `marks`' sessions or running as its uid."""
     killed = 0
+    me = os.getpid()
     for _ in range(50):
         found = []
         for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) == os.getpid():
+            if not name.isdigit() or int(name) == me:
                 continue
-            try:
-                with open(f"/proc/{name}/environ", "rb") as fh:
-                    if needle in fh.read():
-                        found.append(int(name))
-            except OSError:
-                continue
+            got = _process_marks(int(name))
+            if got and (got[0] in marks.sessions or (marks.uid is not None and got[1] == marks.uid)):
+                found.append(int(name))
         if not found:
             break
         for pid in found:
@@ -273,9 +294,76 @@ def _kill_marked_processes(token: str) -> int:
     return killed
 
 
+def worker_environment(threads: int, home: str) -> dict[str, str]:
+    """The worker's whole environment: an allow-list of what Python and torch need.
+
+    Nothing of the grader's own environment is passed on (no database URL, no LMS token, no
+    marker): only these names, plus the GPU selection variables where the grader has them.
+    """
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+           "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "HOME": home, "TMPDIR": home}
+    for name in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return env
+
+
+def _readable_by_anyone(path: str) -> bool:
+    """Whether a user with no relation to the owner can reach and read `path`."""
+    import stat as stat_mod
+
+    path = os.path.abspath(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return True  # absent: nothing to read there anyway
+    wanted = stat_mod.S_IROTH | (stat_mod.S_IXOTH if stat_mod.S_ISDIR(mode) else 0)
+    if mode & wanted != wanted:
+        return False
+    parent = os.path.dirname(path)
+    while parent and parent != "/":
+        try:
+            if not os.stat(parent).st_mode & stat_mod.S_IXOTH:
+                return False
+        except OSError:
+            return False
+        parent = os.path.dirname(parent)
+    return True
+
+
+def own_uid_for_worker(paths) -> int | None:
+    """A fresh unprivileged uid for an rlimits worker, when the grader runs as root.
+
+    None where the grader is not root, or where one of `paths` (the interpreter, its stdlib and
+    site dirs) is not readable by other users: a worker under another uid could not import.
+    The uid is drawn from a range no account uses and checked against running processes.
+    """
+    if os.geteuid() != 0 or not all(_readable_by_anyone(p) for p in paths):
+        return None
+    running = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            got = _process_marks(int(name))
+            if got:
+                running.add(got[1])
+    for _ in range(100):
+        uid = 1_000_000 + secrets.randbelow(1_000_000)
+        if uid not in running:
+            return uid
+    return None  # pragma: no cover
+
+
 # ------------------------------------------------------------------------------------------
 # the worker
 # ------------------------------------------------------------------------------------------
+
+def _text_list(value) -> list[str]:
+    """A list of short strings from the worker (anything else: empty), bounded."""
+    if not isinstance(value, list):
+        return []
+    return [item[:200] for item in value[:20] if isinstance(item, str)]
+
 
 class _ChildEnded(Exception):
     def __init__(self, status: int | None):
@@ -298,7 +386,7 @@ def _close_fd(fd: int | None) -> None:
             pass
 
 
-def _finalize(proc, token: str | None, dirs: list[str]) -> None:
+def _finalize(proc, marks: _StrayMarks | None, dirs: list[str]) -> None:
     """Last-resort cleanup (garbage collection or interpreter exit)."""
     if proc is not None and proc.poll() is None:
         try:
@@ -309,8 +397,8 @@ def _finalize(proc, token: str | None, dirs: list[str]) -> None:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
-    if token:
-        _kill_marked_processes(token)
+    if marks is not None:
+        _kill_marked_processes(marks)
     for d in dirs:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -348,6 +436,9 @@ class Worker:
             and dynamic routes to torch internals (:mod:`autograder.forbidden_static`); a
             flagged function is refused without running. Off only to test the worker's own
             run-time fences.
+        own_uid: in rlimits mode under root, run the worker under a fresh unprivileged uid
+            where the Python install is readable by other users (else: uid 0 without
+            capabilities). :attr:`fences` lists the fences in force.
     """
 
     def __init__(self, mode: str = "auto", *, timeout_s: float = 10.0,
@@ -358,7 +449,7 @@ class Worker:
                  forbidden: dict[str, list[str]] | None = None,
                  wire_limits: wire.Limits | None = None, load_timeout_s: float = 30.0,
                  start_timeout_s: float = 120.0, gpu: bool = False, landlock: bool = True,
-                 static_check: bool = True):
+                 static_check: bool = True, own_uid: bool = True):
         if mode not in ("auto", "bubblewrap", "rlimits"):
             raise ValueError(f"mode must be 'auto', 'bubblewrap' or 'rlimits', got {mode!r}")
         self.requested_mode = mode
@@ -380,6 +471,9 @@ class Worker:
         self.gpu = gpu
         self.landlock = landlock
         self.static_check = static_check
+        self.own_uid = own_uid
+        self._zygote_fences: list[str] = []
+        self._trusted_fences: list[str] = []
         self.static_refusals: dict = {}  # {(module, function): forbidden_static.Finding}
         self.landlock_abi = 0
         self.fallback_reason: str | None = None  # why sandbox: auto did not get bubblewrap
@@ -395,7 +489,8 @@ class Worker:
         self._ctl: socket.socket | None = None
         self._ctl_reader = wire.FrameReader(wire.Limits(max_frame_bytes=1 << 20))
         self._log = None
-        self._token: str | None = None
+        self._marks: _StrayMarks | None = None  # rlimits mode: how to find its processes
+        self.fences: list[str] = []  # the fences in force, from the worker's own reports
         self._dirs: list[str] = []
         self._finalizer = None
         self._gen = 0
@@ -467,7 +562,7 @@ class Worker:
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None
-        _finalize(proc, self._token if self.mode == "rlimits" else None, self._dirs)
+        _finalize(proc, self._marks if self.mode == "rlimits" else None, self._dirs)
         self._dirs = []
         if self._log is not None:
             self._log.close()
@@ -483,7 +578,7 @@ class Worker:
         stage = tempfile.mkdtemp(prefix="autograder-worker-code-")
         self._dirs = [stage]
         _stage_worker_code(Path(stage) / "code")
-        self._token = secrets.token_hex(16)
+        self._marks = _StrayMarks(set())
         config = {
             "threads": self.threads, "memory_bytes": self.memory_bytes,
             "data_bytes": self.data_bytes, "cpu_s": self.cpu_s,
@@ -493,18 +588,17 @@ class Worker:
             "wire_limits": {k: getattr(self.wire_limits, k)
                             for k in wire.Limits.__dataclass_fields__},
         }
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-               "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
-               "AUTOGRADER_SANDBOX_TOKEN": self._token}
         sys_path = list(layout.sys_path)
+        user = None
         if self.mode == "bubblewrap":
             empty = os.path.join(stage, "empty")
             open(empty, "w").close()
             prefix = _bwrap_command(layout, os.path.join(stage, "code"), empty,
                                     self.max_tmp_bytes, self.gpu)
             config.update(scratch="/tmp", pid_namespace=True)
-            env.update(HOME="/tmp", TMPDIR="/tmp")
+            env = worker_environment(self.threads, "/tmp")
             cwd = "/"
+            self._trusted_fences = []
         else:
             scratch = tempfile.mkdtemp(prefix="autograder-worker-scratch-")
             self._dirs.append(scratch)
@@ -514,7 +608,19 @@ class Worker:
             if self.landlock:
                 config["landlock"] = {"read": list(_SYSTEM_READ_PATHS) + list(layout.roots)
                                       + [os.path.join(stage, "code")]}
-            env.update(HOME=scratch, TMPDIR=scratch)
+            user = own_uid_for_worker([layout.executable] + sys_path[1:]) if self.own_uid else None
+            if user is not None:
+                os.chmod(stage, 0o755)
+                os.chown(scratch, user, user)
+                config["own_uid"] = True
+                self._marks.uid = user
+            elif os.geteuid() == 0:
+                config["drop_capabilities"] = True
+            # Same uid as the worker (or root without capabilities): make this process's own
+            # /proc entries (environ, cwd, cmdline) unreadable to it. Lasts for this process.
+            fences.set_dumpable(False)
+            self._trusted_fences = ["grader's /proc entries private (not dumpable)"]
+            env = worker_environment(self.threads, scratch)
             cwd = scratch
         boot = _boot_line(sys_path, "from autograder.sandbox.child import main; main()")
         cmd = prefix + [layout.executable, "-I", "-S", "-c", boot, json.dumps(config)]
@@ -523,9 +629,10 @@ class Worker:
         self._log = tempfile.TemporaryFile(prefix="autograder-worker-log-")
         started = time.monotonic()
         try:
+            ids = {} if user is None else {"user": user, "group": user, "extra_groups": []}
             self._proc = subprocess.Popen(cmd, stdin=theirs.fileno(), stdout=self._log,
                                           stderr=self._log, env=env, cwd=cwd,
-                                          start_new_session=True, close_fds=True)
+                                          start_new_session=True, close_fds=True, **ids)
         except OSError as exc:
             ours.close()
             raise SandboxUnavailable(f"cannot start the worker: {exc}") from exc
@@ -534,8 +641,10 @@ class Worker:
         self._ctl = ours
         self._ctl.setblocking(False)
         self._ctl_reader = wire.FrameReader(wire.Limits(max_frame_bytes=1 << 20))
+        if self.mode == "rlimits":  # the zygote leads its own session (start_new_session)
+            self._marks.sessions.add(self._proc.pid)
         self._finalizer = weakref.finalize(self, _finalize, self._proc,
-                                           self._token if self.mode == "rlimits" else None,
+                                           self._marks if self.mode == "rlimits" else None,
                                            list(self._dirs))
         self._launched_at = started
         self._ready_deadline = started + self.start_timeout_s
@@ -571,13 +680,19 @@ class Worker:
         self.zygote_vm_bytes = header.get("vm_bytes")
         abi = header.get("landlock")
         self.landlock_abi = abi if isinstance(abi, int) else 0
+        self._zygote_fences = _text_list(header.get("fences"))
+        self.fences = self._zygote_fences + self._trusted_fences
 
     @property
     def isolation(self) -> str:
-        """One line for reports: the mode and what it adds, e.g. "bubblewrap"."""
-        if self.mode == "rlimits" and self.landlock_abi:
-            return f"rlimits + Landlock ABI {self.landlock_abi}"
-        return self.mode or "not started"
+        """One line for reports: the mode and exactly which fences are in force.
+
+        E.g. ``rlimits: Landlock ABI 7 (...); /proc: its own entry only; seccomp (...)``. The
+        child's own fences are known once a submission was loaded.
+        """
+        if self.mode is None:
+            return "not started"
+        return f"{self.mode}: {'; '.join(self.fences)}" if self.fences else self.mode
 
     def _log_tail(self, limit: int = 4000) -> str:
         if self._log is None:
@@ -630,6 +745,8 @@ class Worker:
                 self._acks.add((kind, header.get("gen")))
                 if kind == "forked":
                     self._child_pid = header.get("pid")
+                    if self._marks is not None and isinstance(self._child_pid, int):
+                        self._marks.sessions.add(self._child_pid)  # the child's own session
             elif kind == "strays" and isinstance(header.get("count"), int):
                 self.strays_killed += header["count"]
             out.append(header)
@@ -776,6 +893,8 @@ class Worker:
                     if reply.get("kind") == "importing":
                         current = reply.get("module")
                     elif reply.get("kind") == "loaded":
+                        self.fences = (self._zygote_fences + _text_list(reply.get("fences"))
+                                       + self._trusted_fences)
                         errors = reply.get("errors")
                         self.import_errors = {str(k): v for k, v in errors.items()
                                               if isinstance(v, dict)} if isinstance(errors, dict) else {}

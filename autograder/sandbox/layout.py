@@ -34,7 +34,7 @@ WORKER_MOUNT = "/opt/worker"
 BWRAP = os.environ.get("AUTOGRADER_BWRAP") or shutil.which("bwrap") or "/usr/bin/bwrap"
 # The files copied into the sandbox (relative to the autograder package): the one list.
 WORKER_FILES = ("sandbox/__init__.py", "sandbox/wire.py", "sandbox/child.py", "sandbox/forbidden.py",
-                "plain_values.py", "tinylm.py")
+                "sandbox/fences.py", "plain_values.py", "tinylm.py")
 # Packages the worker imports at start (the probe imports exactly these).
 WORKER_IMPORTS = ("torch", "safetensors")
 # Read-only for the rlimits mode's Landlock fence (besides the Python install and worker code).

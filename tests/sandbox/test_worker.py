@@ -300,7 +300,10 @@ DAEMON = src("""
     def spawn_daemon(marker, heartbeat):
         r, w = os.pipe2(os.O_CLOEXEC)
         if os.fork() == 0:                       # double fork + setsid, as in the hostile case
-            os.setsid()
+            try:
+                os.setsid()                      # refused by the worker's seccomp filter
+            except PermissionError:
+                pass
             if os.fork() != 0:
                 os._exit(0)
             code = ("import sys, time\\n"
