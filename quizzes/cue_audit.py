@@ -16,7 +16,9 @@ single     most / fewest words     1/N, as above (distractors that echo the prom
 single     first option shown      1/N, as above (the shuffle's own check)
 multiple   tick all                **0**: the target is zero, not chance (see below)
 ordering   shown order             E[LIS of a random order] / n: 2/3, 0.604, 0.558, 0.523,
-                                   0.495 for n = 3..7 (exact, by enumeration)
+                                   0.495 for n = 3..7 (exact, by enumeration); orderings are
+                                   shown with runs of at most ceil(sqrt(n)) either way
+                                   (quizzes/variants.py), so this stays at or below chance
 ordering   reversed shown order    the same
 matching   words shared by a left  share of the right options each left may pick: 1/R
            and a right option
@@ -34,10 +36,9 @@ options as right ones (the other schemes give 0 as soon as one wrong option is t
 Two more checks, per question:
 
 - a quiz page (one topic's variant as presented: title, description, every prompt and every
-  displayed option) must
-  not contain another question's answer verbatim: an accepted text answer, or a single- or
-  multiple-choice key when none of that question's wrong options is on the page too
-  (compared casefolded, whole words, answers of 3 characters or more);
+  displayed option) must not contain another question's answer verbatim: an accepted text
+  answer, or a single- or multiple-choice key when none of that question's wrong options is on
+  the page too (compared casefolded, whole words, answers of 3 characters or more);
 - a matching question must not be solvable by pairing repeated words: the shared-words
   strategy may find at most one pair more than chance would.
 

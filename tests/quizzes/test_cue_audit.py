@@ -246,6 +246,19 @@ def test_shipped_banks_pooled_at_chance(shipped_audit):
     assert {name: f.ok for name, f in overall.items()} == dict.fromkeys(overall, True)
 
 
+def test_tick_all_scores_zero_on_every_shipped_multiple_select():
+    # Straight from the scorer, without the audit: right ticks minus wrong ticks, floored at 0.
+    multiples = [(b.topic, q) for b in load_banks(DEFAULT_BANKS).values() for q in b.questions
+                 if q.type == "multiple"]
+    assert len(multiples) == 14
+    for topic, q in multiples:
+        for student in ("ann", "bo", "cy"):
+            p = present(q, student, topic)
+            assert score_presented(p, [o.letter for o in p.options]).score == 0.0, q.id
+            key = [o.letter for o in p.options if q.choices[o.index].correct]
+            assert score_presented(p, key).fraction == 1.0, q.id
+
+
 def test_quiz_audit_command(write_bank):
     path = write_bank("cues", HEAD.format(topic="cues", title="Cue tests")
                       + "".join(LONGEST_KEY.format(n=n) for n in range(4)))
