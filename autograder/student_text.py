@@ -9,8 +9,8 @@ character becomes a visible escape::
 
     >>> terminal_text("ok\\x1b[2Jgone\\u202eevil")
     'ok\\\\x1b[2Jgone\\\\u202eevil'
-    >>> terminal_name("a\\\\b\\udcff")      # names: lossless (a backslash is doubled)
-    'a\\\\\\\\b\\\\xff'
+    >>> terminal_name("al\\udcffce\\n")  # names: one line, an undecodable byte as \\xNN
+    'al\\\\xffce\\\\x0a'
 
 Escapes: ``\\xNN`` for C0/C1 controls, DEL and undecodable bytes (the surrogates U+DC80-DCFF
 that ``os.fsdecode`` makes of them), ``\\uNNNN`` / ``\\UNNNNNNNN`` for other invisible or
@@ -55,12 +55,14 @@ def terminal_text(text: object, *, keep_newlines: bool = True) -> str:
 
 
 def terminal_name(name: object) -> str:
-    """A file, folder, member or student name on one line, escaped losslessly.
+    """A file, folder, member or student name on one line, every unsafe character escaped.
 
-    A backslash is doubled so that the escapes cannot be confused with the name's own text:
-    the original name can always be read back from what is shown.
+    Nothing is dropped: each code point of the name is shown, as itself or as its escape. The
+    name's own backslashes are kept as they are (doubling them would make the ids that
+    already carry ``\\xNN`` for an undecodable byte unreadable), so a name that literally
+    contains ``\\x1b`` reads like one holding ESC: the stored id, never the shown one, is the key.
     """
-    return terminal_text(str(name).replace("\\", "\\\\"), keep_newlines=False)
+    return terminal_text(name, keep_newlines=False)
 
 
 def storable(text: object) -> str:
