@@ -78,6 +78,7 @@ jinja2>=3.1
 pyyaml>=6
 pydantic>=2.5
 markdown-it-py>=3
+latex2mathml>=3.77
 """
 
 

@@ -3,8 +3,12 @@ the banks rendered. Expected Unicode strings are worked out by hand; MathML is c
 parsing it with xml.etree, not by comparing with latex2mathml's own output."""
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import re
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -127,6 +131,43 @@ def test_terminal_view_shows_unicode_not_latex(topic):
     for latex in short:  # short spans are never wrapped across lines
         assert maths.to_unicode(latex) in result.output, latex
         assert f"${latex}$" not in result.output
+
+
+def _requirement_names(requirements: str) -> set[str]:
+    """Distribution names of a requirements.txt and of what they require in turn."""
+    names = {re.split(r"[<>=!~\s\[]", line)[0].lower().replace("_", "-")
+             for line in requirements.splitlines() if line.strip() and not line.startswith("#")}
+    for name in list(names):
+        try:
+            requires = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:  # not installed here (e.g. notebook)
+            continue
+        for requirement in requires:
+            if "extra ==" not in requirement:
+                names.add(re.split(r"[<>=!~\s;\[(]", requirement)[0].lower().replace("_", "-"))
+    return names
+
+
+def test_the_student_bundle_requires_what_the_shipped_engine_imports():
+    """`autograder release` ships quizzes/ (render.py imports maths.py, which imports
+    latex2mathml): every third-party module a shipped file imports at load time must come from
+    a distribution the bundle's requirements.txt installs."""
+    from autograder.release import COURSE_ONLY_QUIZ_FILES, REQUIREMENTS
+
+    installed = _requirement_names(REQUIREMENTS)
+    providers = importlib.metadata.packages_distributions()
+    for path in sorted(Path(maths.__file__).parent.glob("*.py")):
+        if path.name in COURSE_ONLY_QUIZ_FILES:
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:  # module level only
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("quizzes", "__future__"):
+                    continue
+                dists = {d.lower().replace("_", "-") for d in providers.get(top, [])}
+                assert dists & installed, f"{path.name} imports {top} ({dists}); requirements.txt lacks it"
 
 
 def test_markdown_keeps_latex_for_jupyter():
