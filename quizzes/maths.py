@@ -259,7 +259,10 @@ def _script(text: str, table: dict[str, str], mark: str) -> str:
 @lru_cache(maxsize=4096)
 def to_unicode(latex: str, display: bool = False) -> str:
     """Plain Unicode for ``latex``: ``\\sigma^2 + \\varepsilon`` -> ``σ² + ε``."""
-    text = _UnicodeReader(latex).sequence()
+    try:
+        text = _UnicodeReader(latex).sequence()
+    except RecursionError:  # braces nested hundreds deep: show the source rather than fail
+        return latex
     return re.sub(r" {2,}", " ", text).strip()
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quizzes import maths
 from quizzes.cli import main
@@ -103,6 +105,21 @@ def test_every_bank_span_renders(qid, span):
 def test_unsafe_or_broken_latex_falls_back_to_escaped_code():
     assert maths.to_mathml(r"\text{<script>alert(1)</script>}").startswith('<code class="math">\\text{&lt;script')
     assert maths.to_mathml(r"\frac{") == r'<code class="math">\frac{</code>'
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list("\\{}^_[]()$ ab1-") + [r"\frac", r"\sqrt", r"\left", r"\text"]),
+                max_size=30).map("".join))
+def test_any_latex_renders_without_raising(latex):
+    # a bank author's typo must not take a page down: Unicode or escaped code, never an exception
+    assert isinstance(maths.to_unicode(latex), str)
+    ET.fromstring(maths.to_mathml(latex))  # MathML or the <code> fallback, well-formed either way
+
+
+def test_absurd_nesting_shows_the_source():
+    deep = "{" * 3000 + "x" + "}" * 3000
+    assert maths.to_unicode(deep) == deep
+    assert maths.to_mathml(deep).startswith('<code class="math">')
 
 
 def _outside_code(html_page: str) -> str:
