@@ -545,6 +545,9 @@ class _ChildServer:
     def load(self, header: dict) -> None:
         sources: dict = header.get("modules", {})
         skip: dict = header.get("skip", {})
+        if self.cfg.get("cuda_memory_bytes"):  # before any student code could allocate
+            note = fences.limit_cuda_memory(self.cfg["cuda_memory_bytes"])
+            self.fences.append(note or "no CUDA device: CUDA memory limit not needed")
         self.forbidden = {m: list(v) for m, v in header.get("forbidden", {}).items()}
         install_guards(sorted({api for apis in self.forbidden.values() for api in apis}))
         self.refused_ops = {m: OP_FENCE.refused(apis) for m, apis in self.forbidden.items()}

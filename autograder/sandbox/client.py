@@ -426,8 +426,9 @@ class Worker:
         wire_limits: bounds on messages (:class:`wire.Limits`).
         load_timeout_s: wall-clock limit for importing a submission's modules.
         start_timeout_s: wall-clock limit for starting the zygote.
-        gpu: expose NVIDIA devices in the bubblewrap sandbox (RLIMIT_AS is then not set: CUDA
-            reserves huge address ranges; use ``data_bytes``).
+        gpu: expose NVIDIA devices in the bubblewrap sandbox. RLIMIT_AS is then not set (CUDA
+            reserves huge address ranges; use ``data_bytes``); `memory_bytes` caps the CUDA
+            caching allocator on each device instead (a per-process memory fraction).
         landlock: in rlimits mode, fence the worker with Landlock where the kernel offers it:
             reads only beneath the Python install, the worker code and system library dirs,
             writes only in its scratch dir, no TCP, no signals to outside processes.
@@ -456,6 +457,8 @@ class Worker:
         self.mode: str | None = None
         self.timeout_s = float(timeout_s)
         self.memory_bytes = None if gpu else memory_bytes
+        # with CUDA the same limit caps the caching allocator per device instead (fences.py)
+        self.cuda_memory_bytes = memory_bytes if gpu else None
         self.data_bytes = data_bytes
         self.cpu_s = cpu_s if cpu_s is not None else 2 * self.timeout_s + 5
         self.max_processes = max_processes
@@ -584,6 +587,7 @@ class Worker:
             "data_bytes": self.data_bytes, "cpu_s": self.cpu_s,
             "max_processes": self.max_processes, "max_open_files": self.max_open_files,
             "max_file_bytes": self.max_file_bytes, "max_output_bytes": self.max_output_bytes,
+            "cuda_memory_bytes": self.cuda_memory_bytes,
             "forbidden_apis": sorted({a for apis in self.forbidden.values() for a in apis}),
             "wire_limits": {k: getattr(self.wire_limits, k)
                             for k in wire.Limits.__dataclass_fields__},

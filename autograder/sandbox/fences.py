@@ -241,6 +241,36 @@ def drop_capabilities() -> bool:
         return False
 
 
+def cuda_memory_fraction(limit_bytes: int, device_bytes: int) -> float:
+    """The share of one device's memory that `limit_bytes` is, for
+    ``torch.cuda.set_per_process_memory_fraction`` (clamped to [0, 1]; 1: no limit)."""
+    if device_bytes <= 0 or limit_bytes <= 0:
+        return 1.0
+    return max(0.0, min(1.0, limit_bytes / device_bytes))
+
+
+def limit_cuda_memory(limit_bytes: int) -> str | None:
+    """Cap the CUDA caching allocator of this process at `limit_bytes` on every device.
+
+    RLIMIT_AS cannot be used with CUDA (the driver reserves huge address ranges), so the
+    configured memory limit becomes a per-device fraction instead; an allocation past it raises
+    ``torch.OutOfMemoryError`` in the student's call. Returns the fence's description, or None
+    where there is no CUDA device. Creates the CUDA context (once per submission child).
+    """
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    fractions = []
+    for index in range(torch.cuda.device_count()):
+        total = torch.cuda.get_device_properties(index).total_memory
+        fraction = cuda_memory_fraction(int(limit_bytes), int(total))
+        torch.cuda.set_per_process_memory_fraction(fraction, index)
+        fractions.append(fraction)
+    return (f"CUDA memory {int(limit_bytes) >> 20} MiB per device (fraction "
+            f"{min(fractions):.4f})")
+
+
 def set_dumpable(flag: bool) -> None:
     """PR_SET_DUMPABLE: 0 makes this process's /proc entries unreadable to its uid's others."""
     try:
