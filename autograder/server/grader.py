@@ -9,21 +9,26 @@ status change in one commit each, so a SIGKILL at any point leaves the upload ``
 """
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import secrets
 import shutil
 import tempfile
 import threading
+import time
 from concurrent import futures
 from pathlib import Path
 from typing import Any
 
 from autograder import __version__
+from autograder.config import load_config
 from autograder.fingerprint import GradeFingerprint, config_digest
 from autograder.gradebook import Gradebook
 from autograder.intake import Submission, SubmissionError, load_submission
 from autograder.jobs import GradingSetup, grade_group_job, init_process
 from autograder.server import store
+
+log = logging.getLogger(__name__)
 
 
 def read_upload(folder: Path, filename: str, data: bytes) -> Submission:
@@ -34,12 +39,22 @@ def read_upload(folder: Path, filename: str, data: bytes) -> Submission:
     return load_submission(path)
 
 
+POOL_START_S = 120.0  # a spawned grading process imports torch and starts its worker
+
+
+def _submission_timeout_s(setup: GradingSetup) -> float:
+    return load_config(Path(setup.config_name)).limits.submission_timeout_s
+
+
 class GradingService:
     """Grades queued uploads in the background; `wake()` after adding one."""
 
     def __init__(self, book: Gradebook, setup: GradingSetup, *, jobs: int = 1,
-                 cluster: str | None = None):
+                 cluster: str | None = None, deadline_s: float | None = None):
         self.book, self.setup, self.jobs = book, setup, max(1, jobs)
+        # A job past this is stuck (the sandbox's own limits end a slow submission well before):
+        # the submission's time limit plus a pool process's start-up.
+        self.deadline_s = deadline_s or _submission_timeout_s(setup) + POOL_START_S
         self.fingerprint = GradeFingerprint(setup.grader, config_digest(setup.config_text))
         self._cluster_address = cluster
         self._wake = threading.Event()
@@ -49,6 +64,7 @@ class GradingService:
         self._executor: Any = None
         self._dask: tuple[Any, Any] | None = None
         self._digests: dict[int, str] = {}  # upload id -> submission digest (the gradebook key)
+        self._sent: dict[futures.Future, float] = {}  # job -> time.monotonic() it was handed over
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -72,6 +88,11 @@ class GradingService:
             max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
             initializer=init_process, initargs=(self.setup,))
 
+    def _replace_pool(self) -> None:
+        if self._dask is None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._local_pool()
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
@@ -94,20 +115,49 @@ class GradingService:
     def _run(self) -> None:
         inflight: dict[futures.Future, store.Upload] = {}
         while not self._stop.is_set():
-            while len(inflight) < self.jobs:
-                claimed = store.claim_next(self.book, {u.student for u in inflight.values()})
-                if claimed is None:
-                    break
-                future = self._submit(claimed)
-                if future is not None:
-                    inflight[future] = claimed
-            if not inflight:
-                self._wake.wait(timeout=1.0)
-                self._wake.clear()
-                continue
-            done, _ = futures.wait(list(inflight), timeout=0.2, return_when=futures.FIRST_COMPLETED)
-            for future in done:
-                self._record(inflight.pop(future), future)
+            try:
+                self._step(inflight)
+            except Exception:  # noqa: BLE001 - e.g. the database briefly unreachable: keep serving
+                log.exception("grading queue: retrying in 1 s")
+                self._stop.wait(1.0)
+
+    def _step(self, inflight: dict[futures.Future, store.Upload]) -> None:
+        """Claim while fewer than `jobs` are grading, then record what finished (0.2 s at most)."""
+        while len(inflight) < self.jobs:
+            claimed = store.claim_next(self.book, {u.student for u in inflight.values()})
+            if claimed is None:
+                break
+            future = self._submit(claimed)
+            if future is not None:
+                inflight[future] = claimed
+        if not inflight:
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            return
+        done, _ = futures.wait(list(inflight), timeout=0.2, return_when=futures.FIRST_COMPLETED)
+        for future in done:
+            self._record(inflight.pop(future), future)
+        now = time.monotonic()
+        overdue = [f for f in inflight if now - self._sent.get(f, now) > self.deadline_s]
+        if overdue:
+            self._abandon(inflight, overdue)
+
+    def _abandon(self, inflight: dict[futures.Future, store.Upload], overdue: list[futures.Future]) -> None:
+        """Stuck jobs: their uploads are errors; the pool's processes are killed and replaced,
+        and the other uploads they held go back to the queue (no one else pays)."""
+        for future in overdue:
+            upload = inflight.pop(future)
+            self._sent.pop(future, None)
+            self._error(upload, f"grading took longer than {self.deadline_s:g} s and was stopped",
+                        self._digests.pop(upload.id, None))
+        if self._dask is not None:
+            return  # a cluster task cannot be killed from here: it runs on, unrecorded
+        store.requeue(self.book, upload_ids=[u.id for u in inflight.values()], claimed=True)
+        inflight.clear()
+        self._sent.clear()
+        for process in list((getattr(self._executor, "_processes", None) or {}).values()):
+            process.kill()
+        self._replace_pool()
 
     def _submit(self, upload: store.Upload) -> futures.Future | None:
         try:
@@ -117,10 +167,19 @@ class GradingService:
             self._error(upload, str(exc), None)
             return None
         self._digests[upload.id] = submission.digest
-        return self._executor.submit(grade_group_job, [(submission, upload.student)],
-                                     secrets.randbits(31), self.setup)
+        try:
+            future = self._executor.submit(grade_group_job, [(submission, upload.student)],
+                                           secrets.randbits(31), self.setup)
+            self._sent[future] = time.monotonic()
+            return future
+        except (RuntimeError, futures.process.BrokenProcessPool):
+            # A pool that cannot take work: a fresh one, and the upload back in the queue.
+            store.requeue(self.book, upload_ids=[upload.id], claimed=True)
+            self._replace_pool()
+            raise
 
     def _record(self, upload: store.Upload, future: futures.Future) -> None:
+        self._sent.pop(future, None)
         shutil.rmtree(self._scratch / str(upload.id), ignore_errors=True)
         digest = self._digests.pop(upload.id, None)
         try:
@@ -128,9 +187,7 @@ class GradingService:
         except Exception as exc:  # noqa: BLE001 - a lost pool process or cluster task
             status, payload = "error", f"grading process lost: {type(exc).__name__}: {exc}"
             if isinstance(exc, futures.process.BrokenProcessPool):
-                # A broken pool refuses every later job: start a fresh one for the next uploads.
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = self._local_pool()
+                self._replace_pool()  # a broken pool refuses every later job
         if status == "ok":
             self.book.record(payload, fingerprint=self.fingerprint)
             row = self.book.submission_id(upload.student, payload.digest, __version__)

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from autograder.server import maths, store
+from autograder.server import store
 from autograder.server.auth import HTTPProblem, check_csrf, csrf_token, require
 from autograder.server.course import now
 from quizzes import render
@@ -205,8 +205,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 
 def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    page = render.render_template(name, maths.environment(), **context)
-    return HTMLResponse(page, status_code=status)
+    return HTMLResponse(render.render_template(name, **context), status_code=status)
 
 
 async def quiz_index(request: Request) -> Response:

@@ -83,11 +83,12 @@ def content(book: Gradebook, upload_id: int) -> bytes:
 
 
 def claim_next(book: Gradebook, skip_students: set[str] = frozenset()) -> Upload | None:
-    """Mark the next upload ``grading`` and return it; fair across students.
+    """Mark the next upload ``grading`` and return it; fair across students (round robin).
 
-    The student whose oldest waiting upload is oldest goes first, but a student who already has
-    an upload grading waits behind everyone who has none (`skip_students` plus the table's own
-    ``grading`` rows), so one student's flood cannot starve the class.
+    Students take turns: the waiting student served longest ago (or never) goes first, their
+    oldest upload first, and a student who already has an upload grading (`skip_students` plus
+    the table's own ``grading`` rows) waits behind everyone who has none. So one student's flood
+    cannot starve the class: each of the others is served before the flood's next upload.
     """
     with book.transaction() as conn:
         busy = set(skip_students) | {r[0] for r in conn.execute(
@@ -96,7 +97,9 @@ def claim_next(book: Gradebook, skip_students: set[str] = frozenset()) -> Upload
                               .order_by(U.c.id)).all()
         if not queued:
             return None
-        pick = next((r for r in queued if r.student not in busy), queued[0])
+        served = dict(conn.execute(sa.select(U.c.student, sa.func.max(U.c.started_at))
+                                   .where(U.c.started_at.is_not(None)).group_by(U.c.student)).all())
+        pick = min(queued, key=lambda r: (r.student in busy, served.get(r.student) or "", r.id))
         conn.execute(U.update().where(U.c.id == pick.id).values(
             status="grading", started_at=now_utc(), claimed_by=process_id()))
     return upload(book, pick.id)
@@ -109,13 +112,15 @@ def finish(book: Gradebook, upload_id: int, status: str, submission_id: int | No
             status=status, submission_id=submission_id, error=error, finished_at=now_utc()))
 
 
-def requeue(book: Gradebook, *, upload_ids: list[int] | None = None) -> int:
-    """Put uploads back in the queue: the given ones (a regrade), or on start-up those held by
-    this host's processes that are gone (a SIGKILLed server's half-graded uploads)."""
+def requeue(book: Gradebook, *, upload_ids: list[int] | None = None, claimed: bool = False) -> int:
+    """Put uploads back in the queue: the given finished ones (a regrade; with `claimed`, the
+    given ones this process holds, which it could not hand to a pool), or on start-up those held
+    by this host's processes that are gone (a SIGKILLed server's half-graded uploads)."""
     with book.transaction() as conn:
         if upload_ids is not None:
-            return conn.execute(U.update().where(U.c.id.in_(upload_ids), U.c.status.notin_(ACTIVE))
-                                .values(status="queued", error=None)).rowcount
+            states = U.c.status == "grading" if claimed else U.c.status.notin_(ACTIVE)
+            return conn.execute(U.update().where(U.c.id.in_(upload_ids), states)
+                                .values(status="queued", error=None, claimed_by=None)).rowcount
         host = socket.gethostname()
         held = conn.execute(sa.select(U.c.id, U.c.claimed_by).where(U.c.status == "grading")).all()
         dead = [r.id for r in held if _dead_here(r.claimed_by, host)]
