@@ -192,13 +192,13 @@ def batch(folder: Path, gradebook: Path, csv_path: Path | None, canvas: Path | N
             prepare_dir(path, option)
         items = batching.discover(folder, batching.read_roster(roster) if roster else None)
     except SubmissionError as exc:  # before ValueError: it is one
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {terminal_text(exc, keep_newlines=False)}", err=True)
         sys.exit(EXIT_SUBMISSION)
     except (YamlError, ValueError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {terminal_text(exc, keep_newlines=False)}", err=True)
         sys.exit(EXIT_USAGE)
     if not items:
-        click.echo(f"error: {folder}: no submissions (folders, .py, .ipynb or .zip) found", err=True)
+        click.echo(f"error: {terminal_name(folder)}: no submissions (folders, .py, .ipynb or .zip) found", err=True)
         sys.exit(EXIT_SUBMISSION)
     try:
         Gradebook(gradebook).close()
