@@ -251,3 +251,21 @@ def test_graded_student_output_and_exceptions_reach_the_terminal_escaped(tmp_pat
     # the exception's first line (CR ends a line) in the feedback column, markup literal
     assert "\\x1b[31mred \\u202eevil\\x9b [bold]markup[/bold] \\xff" in output
     assert_inert(report.read_text(encoding="utf-8"))
+
+
+def test_zip_member_and_helper_names_are_notes_escaped(tmp_path):
+    """Refused members and ignored helpers are named in the notes: escaped on the terminal."""
+    import zipfile
+
+    honest = (ROOT / "tests/fixtures/hostile/controls/honest_pair/masks.py").read_text()
+    archive = tmp_path / "members.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("masks.py", honest)
+        zf.writestr("../\x1b[2J\u202eslip.py", "x = 1\n")  # refused: '..'
+        zf.writestr("bell\x07[red]x.py", "x = 1\n")  # not importable: ignored
+    done = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(archive), "--seed", "1"],
+                          capture_output=True, timeout=300, env=ascii_env())
+    output = done.stdout.decode("ascii") + done.stderr.decode("ascii")
+    assert done.returncode == 0, output
+    assert_inert(output)
+    assert "\\x1b[2J\\u202eslip.py" in output and "bell\\x07[red]x.py ignored" in output
