@@ -266,3 +266,32 @@ def test_default_worker_refuses_statically_before_running(tmp_path):
     assert str(info.value) == (f"{SDPA} is not allowed in attention.run (attention.py line 4 uses "
                                "torch.ops.aten.scaled_dot_product_attention)")
     assert not marker.exists()  # refused on the trusted side: the function never ran
+
+
+def test_reference_and_examples_are_never_refused_when_graded(tmp_path):
+    """Graded for real (static check, guards and the operator fence all on): the reference
+    keeps full marks and no case of any example submission is refused as forbidden."""
+    from autograder.config import load_config
+    from autograder.demo import write_reference_submission
+    from autograder.grading import grade_submissions
+    from autograder.intake import load_submission
+    from autograder.workers import worker_from_config
+
+    config = load_config(REPO / "grading.yaml")
+    # the reference as a student hands it in (imports exercises.*, not reference.*)
+    roots = [write_reference_submission(tmp_path / "reference")] + sorted(
+        (REPO / "examples" / "submissions").iterdir())
+    entries = [(load_submission(root), root.name) for root in roots]
+    workers = [worker_from_config(config).start(wait=False) for _ in entries]
+    try:
+        results = grade_submissions(entries, config, workers, seed=7)
+    finally:
+        for worker in workers:
+            worker.close()
+    reference = results[0]
+    assert sum(f.score for f in reference.functions) == pytest.approx(
+        sum(f.points for f in reference.functions))
+    for result in results:
+        refused = [c.name for f in result.functions for c in f.cases
+                   if "is not allowed" in (c.case.message or "")]
+        assert refused == [], f"{result.student}: {refused[:3]}"

@@ -1,7 +1,9 @@
 """The public hostile submissions, graded through the real CLI as their README prescribes.
 
-Each case runs `autograder grade` in its own PID namespace under an outer wall-clock limit
-(`unshare --pid --fork --kill-child`, `timeout -s KILL`), from a scratch copy, and is checked
+Each case runs `autograder grade` in both sandbox modes (bubblewrap where this machine allows
+it, and rlimits: a copy of grading.yaml with ``sandbox: rlimits``) in its own PID namespace
+under an outer wall-clock limit (`unshare --pid --fork --kill-child`, `timeout -s KILL`), from
+a scratch copy, and is checked
 against tests/fixtures/hostile/manifest.json: the attacked function scores 0 with a readable
 reason, the other functions score as in the honest control, nothing leaks, no marker file the
 manifest calls fatal appears, and no submission process outlives the grader.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,18 +21,23 @@ from pathlib import Path
 
 import pytest
 
+from autograder.sandbox import bubblewrap_available
+
+REPO = Path(__file__).resolve().parents[1]
 HOSTILE = Path(__file__).resolve().parent / "fixtures" / "hostile"
 MARKERS = Path("/tmp/hostile-markers")
 CASES = json.loads((HOSTILE / "manifest.json").read_text())
+MODES = ["rlimits"] + (["bubblewrap"] if bubblewrap_available() else [])
 
 pytestmark = pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
 
 
-def grade(path: Path, workdir: Path, max_wall_s: float) -> tuple[dict, str, float]:
+def grade(path: Path, workdir: Path, max_wall_s: float, config: Path) -> tuple[dict, str, float]:
     """Run the grader on a scratch copy; return (results.json, all output, wall seconds)."""
     results = workdir / "results.json"
     report = workdir / "report.html"
-    grader = f"{sys.executable} -m autograder.cli grade \"$1\" --results {results} --report {report} --seed 1"
+    grader = (f"{sys.executable} -m autograder.cli grade \"$1\" --results {results} "
+              f"--report {report} --seed 1 --config {config}")
     script = f"timeout -s KILL {int(max_wall_s)} {grader}"
     started = time.monotonic()
     proc = subprocess.run(
@@ -51,6 +59,17 @@ def function_scores(results: dict) -> dict[str, float]:
     return scores
 
 
+@pytest.fixture(scope="module", params=MODES)
+def config(request, tmp_path_factory) -> Path:
+    """The project's grading.yaml with the sandbox mode set (bubblewrap or rlimits)."""
+    text = (REPO / "grading.yaml").read_text()
+    text, count = re.subn(r"(?m)^sandbox:.*$", f"sandbox: {request.param}", text)
+    assert count == 1
+    path = tmp_path_factory.mktemp(f"config-{request.param}") / "grading.yaml"
+    path.write_text(text)
+    return path
+
+
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
@@ -59,10 +78,10 @@ def scratch(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def honest_pair(scratch):
-    workdir = scratch.parent / "control"
+def honest_pair(scratch, config):
+    workdir = scratch.parent / f"control-{config.parent.name}"
     workdir.mkdir()
-    results, _, _ = grade(scratch / "controls" / "honest_pair", workdir, 120)
+    results, _, _ = grade(scratch / "controls" / "honest_pair", workdir, 120, config)
     scores = function_scores(results)
     assert scores["masks.causal_mask"] > 0 and scores["transformer.gelu"] > 0
     return scores
@@ -77,16 +96,16 @@ def fresh_markers():
     shutil.rmtree(MARKERS, ignore_errors=True)
 
 
-def test_all_stubs_score_zero_as_not_implemented(scratch, tmp_path):
-    results, _, _ = grade(scratch / "controls" / "all_stubs", tmp_path, 120)
+def test_all_stubs_score_zero_as_not_implemented(scratch, config, tmp_path):
+    results, _, _ = grade(scratch / "controls" / "all_stubs", tmp_path, 120, config)
     assert results["score"] == 0
     assert all("not implemented" in t["output"] for t in results["tests"])
 
 
 @pytest.mark.parametrize("case", CASES, ids=[Path(c["path"]).name for c in CASES])
-def test_hostile_case(case, scratch, honest_pair, tmp_path):
+def test_hostile_case(case, scratch, config, honest_pair, tmp_path):
     check = case["check"]
-    results, text, wall = grade(scratch / case["path"], tmp_path, check["max_wall_s"])
+    results, text, wall = grade(scratch / case["path"], tmp_path, check["max_wall_s"], config)
     assert wall < check["max_wall_s"]
     scores = function_scores(results)
     keep = set(check.get("as_control", [])) | set(check.get("as_control_or_zero", []))
@@ -103,6 +122,7 @@ def test_hostile_case(case, scratch, honest_pair, tmp_path):
         assert attacked and all(t["score"] == 0 for t in attacked)
         reasons = " ".join(t["output"] for t in attacked)
         assert "not implemented" not in reasons or case["function"] == "transformer.gelu", reasons
+        assert check.get("reason", "") in reasons, reasons
     assert "HOSTILE-LEAK" not in text
     for name in check.get("fatal_markers", []):
         assert not (MARKERS / name).exists(), f"{name} was created"

@@ -438,7 +438,7 @@ def _child_main(req_r: int, resp_w: int, zygote: _Zygote, fork_header: dict) -> 
     os.setsid()  # the child's session marks every process it starts (seccomp keeps them in it)
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     in_force = []
-    if zygote.landlock and fences.hide_other_processes(cfg["landlock"]["read"], [zygote.scratch]):
+    if fences.hide_other_processes(_readable_paths(zygote), [zygote.scratch]):
         in_force.append("/proc: its own entry only")
     if fences.apply_seccomp():
         in_force.append("seccomp (no sockets, setsid, ptrace, namespaces, io_uring)")
@@ -485,6 +485,16 @@ def _child_main(req_r: int, resp_w: int, zygote: _Zygote, fork_header: dict) -> 
     except MemoryError:
         os._exit(MEMORY_EXIT)
     os._exit(0)
+
+
+def _readable_paths(zygote: _Zygote) -> list[str]:
+    """What the child may read: the zygote's Landlock reads, or (bubblewrap, whose file system
+    holds only what the sandbox shows) every top-level directory."""
+    if zygote.landlock:
+        return list(zygote.config["landlock"]["read"])
+    if zygote.pid_namespace:
+        return [f"/{name}" for name in sorted(os.listdir("/")) if name != "proc"]
+    return []
 
 
 def _cpu_used() -> float:

@@ -136,13 +136,17 @@ def apply_landlock(read_paths, write_paths, dev_path="/dev") -> int:
 def hide_other_processes(read_paths, write_paths) -> bool:
     """Stack a Landlock layer that keeps /proc to this process's own entry (and system files).
 
-    `read_paths` are the zygote layer's reads; /proc is replaced by ``/proc/<own pid>`` and the
-    few global files torch and Python read (meminfo, cpuinfo, stat, sys). A process forked
+    `read_paths` are the zygote layer's reads (bubblewrap: the sandbox's top-level dirs); /proc
+    is replaced by ``/proc/<own pid>`` and the few global files torch, Python and CUDA read
+    (meminfo, cpuinfo, stat, sys, driver). A process forked
     later cannot read even its own entry: nothing it needs lives there.
     """
+    if not read_paths:
+        return False  # no Landlock layer below this one: reads would be cut everywhere
     pid = os.getpid()
     reads = [p for p in read_paths if p != "/proc"]
-    reads += [f"/proc/{pid}", "/proc/meminfo", "/proc/cpuinfo", "/proc/stat", "/proc/sys"]
+    reads += [f"/proc/{pid}", "/proc/meminfo", "/proc/cpuinfo", "/proc/stat", "/proc/sys",
+              "/proc/driver"]  # /proc/driver/nvidia: what CUDA reads
     return apply_landlock(reads, write_paths) > 0
 
 
