@@ -62,14 +62,12 @@ def gradescope_results(result: GradeResult, visibility: str = "after_published")
 
 
 def summary_text(result: GradeResult) -> str:
-    lines = [
-        f"Score {result.score:g} / {result.max_score:g}.",
-        f"Sandbox: {result.sandbox}. Inputs seed: {result.seed}.",
-    ]
+    lines = [f"Score {result.score:g} / {result.max_score:g}."]
+    if result.unreadable:  # nothing ran: no sandbox or seed to speak of
+        return "\n".join(lines + [f"The submission could not be read (every test scores 0): {result.error}"])
+    lines.append(f"Sandbox: {result.sandbox}. Inputs seed: {result.seed}.")
     lines += result.notes
-    if result.unreadable:
-        lines.append(f"The submission could not be read (every test scores 0): {result.error}")
-    elif result.error:
+    if result.error:
         lines.append(f"Grading error: {result.error}")
     return "\n".join(lines)
 
