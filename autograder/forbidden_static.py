@@ -24,61 +24,13 @@ runs code at import time and has a finding flags every function of the module.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
 
-# Modules whose import alone, in a module with forbidden APIs, is a route around the guards.
-DYNAMIC_MODULES = frozenset({
-    "importlib", "ctypes", "gc", "inspect", "builtins", "pickle", "marshal", "copyreg", "dill",
-    "runpy", "pkgutil", "zipimport", "imp", "code", "codeop", "threading", "_thread",
-    "concurrent", "multiprocessing", "subprocess", "autograder",
-})
-# Attributes that reach a function's internals (the original behind a guard) or a namespace.
-INTERNAL_ATTRS = frozenset({
-    "__wrapped__", "__closure__", "cell_contents", "__globals__", "__code__", "__defaults__",
-    "__kwdefaults__", "__func__", "__self__", "__dict__", "__builtins__", "__subclasses__",
-    "__getattribute__", "__loader__", "__spec__", "__reduce__", "__reduce_ex__", "f_globals",
-    "f_locals", "f_back", "f_builtins", "gi_frame", "tb_frame", "__import__",
-})
-# torch.<x> namespaces that reach operators or dispatch below the Python API.
-TORCH_INTERNALS = frozenset({"ops", "library", "overrides"})
-SYS_ATTRS = frozenset({"modules", "meta_path", "path_hooks", "settrace", "setprofile"})
-# Builtins that run or reach code by a computed name (getattr with a constant name is fine).
-DYNAMIC_BUILTINS = frozenset({"eval", "exec", "compile", "setattr", "delattr", "vars",
-                              "__import__", "getattr", "breakpoint"})
-# Modules shipped by the grader itself (the notebook runtime): not the student's code.
-TRUSTED_MODULES = frozenset({"grader_intake_runtime"})
+from autograder.forbidden_source import TRUSTED_MODULES, Finding, Unit, read_units
+
+__all__ = ["Finding", "WHOLE_MODULE", "check_submission"]
 
 
-@dataclass(frozen=True)
-class Finding:
-    """Why a function may not run: which API, where in the source, and what was seen there."""
-
-    api: str        # the forbidden API, or the route to torch internals ("torch.ops")
-    file: str       # "attention.py"
-    line: int
-    what: str       # "uses torch.nn.functional.gelu"
-    forbidden: tuple[str, ...]  # the module's forbidden APIs (named for dynamic routes)
-    direct: bool    # True: the forbidden API itself; False: a dynamic route that could reach it
-
-    def message(self, where: str) -> str:
-        """One line for the student, e.g. for the results' output of every case of `where`."""
-        if self.direct:
-            return (f"{self.api} is not allowed in {where} ({self.file} line {self.line} "
-                    f"{self.what})")
-        return (f"{self.api} is not allowed in {where}: {self.file} line {self.line} {self.what}, "
-                f"a dynamic route that could reach the APIs forbidden here "
-                f"({', '.join(self.forbidden)})")
-
-
-@dataclass
-class _Unit:
-    """One top-level statement: the names it binds and uses, and what it was flagged for."""
-
-    binds: set[str]
-    uses: set[str]
-    findings: list[Finding]
-    runs_at_import: bool  # it calls something while the module is imported
-    imported: list[tuple[str, str | None]]  # (submission module, name or None) it uses
+WHOLE_MODULE = "*"  # the key of a refusal that covers every function of a module
 
 
 def check_submission(sources: dict[str, str], forbidden: dict[str, list[str]]
@@ -87,17 +39,22 @@ def check_submission(sources: dict[str, str], forbidden: dict[str, list[str]]
 
     `sources` are the submission's modules (``{name: source}``), `forbidden` grading.yaml's
     ``{module: [dotted APIs]}``. A module that does not parse has no findings (its import fails
-    in the worker anyway).
+    in the worker anyway); one too deeply nested to analyse is refused as a whole, under
+    ``(module, WHOLE_MODULE)``. Linear in the size of the sources.
     """
     out: dict[tuple[str, str], Finding] = {}
     for module, apis in forbidden.items():
         if module not in sources or not apis:
             continue
         analysis = _Analysis(sources, tuple(apis))
-        for name in analysis.units_of(module):
-            finding = analysis.finding_for(module, name)
-            if finding is not None:
-                out[(module, name)] = finding
+        try:
+            flagged = analysis.flagged(module)
+        except RecursionError:
+            out[(module, WHOLE_MODULE)] = Finding(
+                "<unchecked source>", f"{module}.py", 0,
+                "is nested too deeply to be checked", tuple(apis), False)
+            continue
+        out.update({(module, name): finding for name, finding in flagged.items()})
     return out
 
 
@@ -107,53 +64,73 @@ class _Analysis:
     def __init__(self, sources: dict[str, str], apis: tuple[str, ...]):
         self.sources = sources
         self.apis = apis
-        self.leaves = {api.rsplit(".", 1)[-1]: api for api in apis}
-        self._units: dict[str, list[_Unit]] = {}
+        self._units: dict[str, list[Unit]] = {}
 
-    def units_of(self, module: str) -> dict[str, list[_Unit]]:
-        """``{bound name: [units binding it]}`` of a submission module."""
-        units = self._parsed(module)
-        names: dict[str, list[_Unit]] = {}
-        for unit in units:
+    def binders(self, module: str) -> dict[str, list[int]]:
+        """``{bound name: [indices of the units binding it]}`` of a submission module."""
+        names: dict[str, list[int]] = {}
+        for index, unit in enumerate(self._parsed(module)):
             for name in unit.binds:
-                names.setdefault(name, []).append(unit)
+                names.setdefault(name, []).append(index)
         return names
 
-    def _parsed(self, module: str) -> list[_Unit]:
+    def _parsed(self, module: str) -> list[Unit]:
         if module not in self._units:
             self._units[module] = []
             source = self.sources.get(module)
             if isinstance(source, str) and module not in TRUSTED_MODULES:
                 try:
                     tree = ast.parse(source)
-                except (SyntaxError, ValueError):
+                except (SyntaxError, ValueError, MemoryError):
                     tree = None
                 if tree is not None:
-                    self._units[module] = _UnitBuilder(module, tree, self).units()
+                    self._units[module] = read_units(module, tree, self.sources, self.apis)
         return self._units[module]
 
-    def finding_for(self, module: str, name: str) -> Finding | None:
-        """The first finding reachable from `name` in `module` (None: it may run)."""
-        seen: set[tuple[str, str | None]] = set()
-        todo: list[tuple[str, str | None]] = [(module, name)]
-        # Import-time effects of every module in scope touch every function.
-        for mod in self._scope(module):
+    def flagged(self, module: str) -> dict[str, Finding]:
+        """``{top-level name of module: first finding it reaches}`` (absent: it may run).
+
+        Findings spread backwards along the use graph (a unit that uses a flagged unit is
+        flagged), once over the whole scope; an import-time statement with a finding anywhere in
+        scope flags every name of the module.
+        """
+        scope = self._scope(module)
+        for mod in scope:
             for unit in self._parsed(mod):
                 if unit.runs_at_import and unit.findings:
-                    return _first(unit.findings)
-        while todo:
-            mod, sym = todo.pop()
-            if (mod, sym) in seen:
-                continue
-            seen.add((mod, sym))
-            names = self.units_of(mod)
-            units = [u for us in names.values() for u in us] if sym is None else names.get(sym, [])
-            for unit in units:
+                    effect = _first(unit.findings)
+                    return {name: effect for name in self.binders(module)}
+        found: dict[tuple[str, int], Finding] = {}
+        users: dict[tuple[str, int], list[tuple[str, int]]] = {}
+        binders = {mod: self.binders(mod) for mod in scope}
+        for mod in scope:
+            for index, unit in enumerate(self._parsed(mod)):
+                node = (mod, index)
+                deps = [(mod, j) for used in unit.uses for j in binders[mod].get(used, ())]
+                for other, symbol in unit.imported:
+                    if other not in binders:
+                        continue
+                    if symbol is None:  # the module object itself: all of it
+                        deps += [(other, j) for j in range(len(self._parsed(other)))]
+                    else:
+                        deps += [(other, j) for j in binders[other].get(symbol, ())]
+                for dep in deps:
+                    users.setdefault(dep, []).append(node)
                 if unit.findings:
-                    return _first(unit.findings)
-                todo.extend((mod, used) for used in unit.uses if used in names)
-                todo.extend(unit.imported)
-        return None
+                    found[node] = _first(unit.findings)
+        todo = list(found)
+        while todo:
+            node = todo.pop()
+            for user in users.get(node, ()):
+                if user not in found:
+                    found[user] = found[node]
+                    todo.append(user)
+        out = {}
+        for name, indices in binders[module].items():
+            hits = [found[(module, i)] for i in indices if (module, i) in found]
+            if hits:
+                out[name] = _first(hits)
+        return out
 
     def _scope(self, module: str) -> list[str]:
         """`module` and every submission module it imports, directly or not."""
@@ -170,260 +147,3 @@ class _Analysis:
 def _first(findings: list[Finding]) -> Finding:
     """The finding to report: the forbidden API itself before a dynamic route, then by line."""
     return min(findings, key=lambda f: (not f.direct, f.line))
-
-
-def _dotted_import(name: str) -> str:
-    """``exercises.masks`` -> ``masks`` (the package spelling of a submission module)."""
-    head, _, tail = name.partition(".")
-    return tail if head == "exercises" and tail else name
-
-
-class _UnitBuilder:
-    """Reads one module: its import aliases, then each top-level statement as a unit."""
-
-    def __init__(self, module: str, tree: ast.Module, analysis: _Analysis):
-        self.module = module
-        self.file = f"{module}.py"
-        self.tree = tree
-        self.analysis = analysis
-        self.own = set(analysis.sources) - TRUSTED_MODULES
-        self.aliases = self._aliases()
-
-    # -- names -------------------------------------------------------------------------------
-
-    def _aliases(self) -> dict[str, str]:
-        """Every name bound anywhere to a module or a dotted object (flow-insensitive).
-
-        Values are dotted paths (``torch.nn.functional``) or, for the submission's own
-        modules, ``"<own>:masks"`` / ``"<own>:masks:causal_mask"``.
-        """
-        aliases: dict[str, str] = {}
-        assigns: list[tuple[str, ast.expr]] = []
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    target = _dotted_import(alias.name)
-                    if alias.asname:
-                        aliases[alias.asname] = ("<own>" if target == "exercises"
-                                                 else self._module_path(target))
-                    else:
-                        root = alias.name.partition(".")[0]
-                        aliases[root] = "<own>" if root == "exercises" else self._module_path(root)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                base = _dotted_import(node.module)
-                for alias in node.names:
-                    if alias.name == "*":
-                        continue
-                    bound = alias.asname or alias.name
-                    if base == "exercises":
-                        aliases[bound] = f"<own>:{alias.name}"
-                    elif base in self.own:
-                        aliases[bound] = f"<own>:{base}:{alias.name}"
-                    else:
-                        aliases[bound] = f"{base}.{alias.name}"
-            elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    if isinstance(target, ast.Name):
-                        assigns.append((target.id, node.value))
-        for _ in range(3):  # X = torch.nn.functional; Y = X.gelu: a few rounds of chains
-            for name, value in assigns:
-                dotted = self.resolve(value, aliases)
-                if dotted is not None and name not in aliases:
-                    aliases[name] = dotted
-        return aliases
-
-    def _module_path(self, name: str) -> str:
-        return f"<own>:{name}" if name in self.own else name
-
-    def resolve(self, node: ast.expr, aliases: dict[str, str] | None = None) -> str | None:
-        """The dotted path an expression names (``F.gelu`` -> ``torch.nn.functional.gelu``)."""
-        aliases = self.aliases if aliases is None else aliases
-        if isinstance(node, ast.Name):
-            return aliases.get(node.id)
-        if isinstance(node, ast.Attribute):
-            base = self.resolve(node.value, aliases)
-            return None if base is None else self._join(base, node.attr)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            constant = _constant_args(node)
-            if node.func.id == "getattr" and len(constant) >= 1 and len(node.args) >= 2:
-                base = self.resolve(node.args[0], aliases)
-                return None if base is None else self._join(base, constant[0])
-            if node.func.id == "__import__" and constant and len(node.args) >= 1:
-                return self._module_path(_dotted_import(constant[0]).partition(".")[0])
-        return None
-
-    @staticmethod
-    def _join(base: str, attr: str) -> str:
-        if base == "<own>":  # the exercises package: exercises.masks is the module masks
-            return f"<own>:{attr}"
-        if base.startswith("<own>:") and base.count(":") == 1:
-            return f"{base}:{attr}"
-        return f"{base}.{attr}"
-
-    # -- units -------------------------------------------------------------------------------
-
-    def units(self) -> list[_Unit]:
-        return [self._unit(stmt) for stmt in self.tree.body]
-
-    def _unit(self, stmt: ast.stmt) -> _Unit:
-        unit = _Unit(binds=_bound_names(stmt), uses=set(), findings=[], runs_at_import=False,
-                     imported=[])
-        nodes = list(_walk_with_depth(stmt))
-        called = {id(node.func) for node, _ in nodes if isinstance(node, ast.Call)}
-        for node, deferred in nodes:
-            if isinstance(node, ast.Call) and not deferred:
-                unit.runs_at_import = True
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                unit.uses.add(node.id)
-                target = self.aliases.get(node.id, "")
-                if target.startswith("<own>:"):
-                    unit.imported.append(_own_ref(target))
-            finding = self._finding(node, id(node) in called)
-            if finding is not None:
-                unit.findings.append(finding)
-            if isinstance(node, ast.Attribute):
-                dotted = self.resolve(node)
-                if dotted and dotted.startswith("<own>:"):
-                    unit.imported.append(_own_ref(dotted))
-        return unit
-
-    def _flag(self, node: ast.AST, api: str, what: str, direct: bool) -> Finding:
-        return Finding(api, self.file, getattr(node, "lineno", 0), what, self.analysis.apis,
-                       direct)
-
-    def _finding(self, node: ast.AST, is_called: bool) -> Finding | None:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            return self._import_finding(node)
-        if isinstance(node, ast.Call):
-            return self._call_finding(node)
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-            if node.id in DYNAMIC_BUILTINS and node.id not in self.aliases:
-                if is_called:
-                    return None  # judged with its arguments (_call_finding)
-                return self._flag(node, node.id, f"uses {node.id} as a value", False)
-            return self._dotted_finding(node, self.resolve(node))
-        if isinstance(node, ast.Attribute):
-            if node.attr in INTERNAL_ATTRS:
-                return self._flag(node, node.attr, f"reads {node.attr}", False)
-            dotted = self.resolve(node)
-            if dotted is None or not dotted.startswith("<own>"):
-                found = self._dotted_finding(node, dotted)
-                if found is not None:
-                    return found
-                if dotted is None and node.attr in self.analysis.leaves:
-                    api = self.analysis.leaves[node.attr]
-                    return self._flag(node, api, f"uses .{node.attr}", True)
-        return None
-
-    def _dotted_finding(self, node: ast.AST, dotted: str | None) -> Finding | None:
-        if not dotted or dotted.startswith("<own>"):
-            return None
-        parts = dotted.split(".")
-        if parts[0] == "torch":
-            for api in self.analysis.apis:
-                leaf = api.rsplit(".", 1)[-1]
-                if dotted == api or (parts[-1] == leaf and len(parts) > 1):
-                    return self._flag(node, api, f"uses {dotted}", True)
-            for part in parts[1:]:
-                if part in TORCH_INTERNALS or (part.startswith("_") and part != "__version__"):
-                    route = ".".join(parts[:parts.index(part) + 1])
-                    return self._flag(node, route, f"reaches torch internals through {route}",
-                                      False)
-        if parts[0] == "sys" and len(parts) > 1 and (parts[1] in SYS_ATTRS
-                                                    or parts[1].startswith("_")):
-            return self._flag(node, f"sys.{parts[1]}", f"uses sys.{parts[1]}", False)
-        if parts[0] in DYNAMIC_MODULES:
-            return self._flag(node, parts[0], f"uses {parts[0]}", False)
-        if parts[0] == "operator" and len(parts) > 1 and parts[1] in ("attrgetter",
-                                                                      "methodcaller"):
-            return self._flag(node, dotted, f"uses {dotted} (a computed attribute)", False)
-        return None
-
-    def _import_finding(self, node: ast.Import | ast.ImportFrom) -> Finding | None:
-        if isinstance(node, ast.ImportFrom) and node.level:
-            return None
-        names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                 else [f"{node.module}.{alias.name}" for alias in node.names])
-        for name in names:
-            root = name.partition(".")[0]
-            if root in self.own or root == "exercises":
-                continue
-            found = self._dotted_finding(node, name)
-            if found is not None:
-                return found
-        return None
-
-    def _call_finding(self, node: ast.Call) -> Finding | None:
-        func = node.func
-        if not isinstance(func, ast.Name) or func.id not in DYNAMIC_BUILTINS \
-                or func.id in self.aliases:
-            return None
-        constant = _constant_args(node)
-        if func.id == "getattr" and len(node.args) >= 2 and constant:
-            base = self.resolve(node.args[0])
-            attr = constant[0]
-            if attr in INTERNAL_ATTRS:
-                return self._flag(node, attr, f"reads {attr} through getattr", False)
-            if base is None and attr in self.analysis.leaves:
-                return self._flag(node, self.analysis.leaves[attr], f"uses getattr(..., {attr!r})",
-                                  True)
-            return self._dotted_finding(node, self.resolve(node))
-        if func.id == "__import__" and len(node.args) >= 1 and constant:
-            return self._dotted_finding(node, _dotted_import(constant[0]))
-        if func.id == "vars" and not node.args:
-            return None  # the caller's own namespace, like locals()
-        what = {"getattr": "getattr with a computed name", "__import__": "__import__ of a "
-                "computed name"}.get(func.id, f"{func.id}()")
-        return self._flag(node, func.id, f"calls {what}", False)
-
-
-def _constant_args(node: ast.Call) -> list[str]:
-    """The string constants among the call's arguments after the first (getattr's name...)."""
-    args = node.args[1:] if isinstance(node.func, ast.Name) and node.func.id == "getattr" \
-        else node.args
-    out = []
-    for arg in args[:1]:
-        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-            out.append(arg.value)
-    return out
-
-
-def _own_ref(target: str) -> tuple[str, str | None]:
-    """``"<own>:masks:causal_mask.x"`` -> ``("masks", "causal_mask")``."""
-    parts = target.split(":")
-    return parts[1].partition(".")[0], parts[2].partition(".")[0] if len(parts) > 2 else None
-
-
-def _bound_names(stmt: ast.stmt) -> set[str]:
-    """Names a top-level statement binds in the module namespace."""
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return {stmt.name}
-    names = set()
-    for node, deferred in _walk_with_depth(stmt):
-        if deferred:
-            continue
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                if alias.name != "*":
-                    names.add(alias.asname or alias.name.partition(".")[0])
-    return names
-
-
-def _walk_with_depth(stmt: ast.AST):
-    """``(node, deferred)`` for every node; deferred: inside a function or lambda body."""
-    todo: list[tuple[ast.AST, bool]] = [(stmt, False)]
-    while todo:
-        node, deferred = todo.pop()
-        yield node, deferred
-        for field, value in ast.iter_fields(node):
-            children = value if isinstance(value, list) else [value]
-            inner = deferred or (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                   ast.Lambda, ast.ClassDef)) and field == "body")
-            for child in children:
-                if isinstance(child, ast.AST):
-                    todo.append((child, inner))

@@ -182,6 +182,15 @@ def test_static_check_leaves_honest_code_and_other_modules_alone():
                                                                      ("attention", "sdpa")}
 
 
+def test_a_source_too_deep_to_check_is_refused_as_a_whole():
+    from autograder.forbidden_static import WHOLE_MODULE
+
+    deep = "def run(x):\n    return x" + ".a" * 5000 + "\n"  # deeper than the analysis recurses
+    found = check_submission({"attention": deep}, FORBIDDEN)
+    assert list(found) == [("attention", WHOLE_MODULE)]
+    assert "nested too deeply to be checked" in found[("attention", WHOLE_MODULE)].message("x")
+
+
 def _submission_roots():
     return [REPO / "reference", REPO / "exercises"] + sorted(
         (REPO / "examples" / "submissions").iterdir())

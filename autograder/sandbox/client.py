@@ -964,7 +964,8 @@ class Worker:
                timeout_s: float | None = None) -> CallResult:
         """Like :meth:`call` but returns :class:`CallResult` (value, output, wall time)."""
         timeout = self.timeout_s if timeout_s is None else float(timeout_s)
-        finding = self.static_refusals.get((module, function))
+        finding = (self.static_refusals.get((module, function))
+                   or self.static_refusals.get((module, "*")))  # forbidden_static.WHOLE_MODULE
         if finding is not None:  # refused on the trusted side: the code never runs
             raise ForbiddenAPI(finding.message(f"{module}.{function}"), api=finding.api)
         with self._lock:
