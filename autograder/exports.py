@@ -276,6 +276,9 @@ def class_statistics(gradebook: Gradebook) -> dict[str, Any]:
       its cases;
     - `mistakes`: (mistake id, number of students whose latest submission shows it, functions),
       most frequent first, ties by id.
+
+    An unreadable submission (graded 0 with its reason, autograder/unreadable.py) counts in the
+    scores and fails every function, but ran no case: it is left out of `pass_rate_by_test`.
     """
     latest = gradebook.latest(include_errors=True)
     graded = [row for row in latest if row.status == "graded"]
@@ -291,9 +294,10 @@ def class_statistics(gradebook: Gradebook) -> dict[str, Any]:
         seen: set[str] = set()
         for case in cases:
             passed = case.status == "passed"
-            tally = test_passes.setdefault(case.name, [0, 0])
-            tally[0] += passed
-            tally[1] += 1
+            if not _unreadable(row):
+                tally = test_passes.setdefault(case.name, [0, 0])
+                tally[0] += passed
+                tally[1] += 1
             qualname = f"{case.module}.{case.function}"
             function_ok[qualname] = function_ok.get(qualname, True) and passed
             if case.mistake:
@@ -308,6 +312,7 @@ def class_statistics(gradebook: Gradebook) -> dict[str, Any]:
         "students": len(latest),
         "graded": len(graded),
         "errors": len(latest) - len(graded),
+        "unreadable": sum(_unreadable(row) for row in graded),
         "submissions": len(gradebook.submissions()),
         "mean_score": statistics.fmean(scores) if scores else None,
         "median_score": statistics.median(scores) if scores else None,
@@ -320,6 +325,11 @@ def class_statistics(gradebook: Gradebook) -> dict[str, Any]:
                      for m, n in sorted(mistakes.items(), key=lambda item: (-item[1], item[0]))],
         "rows": latest,
     }
+
+
+def _unreadable(row: SubmissionRow) -> bool:
+    """A row graded 0 because the submission could not be read (only those carry an error)."""
+    return row.status == "graded" and bool(row.error)
 
 
 def class_summary_html(gradebook: Gradebook, path: Path | str, *, title: str = "Class summary",

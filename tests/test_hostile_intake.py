@@ -284,3 +284,26 @@ def test_unreadable_fixture_gets_results_and_exit_3(name, tmp_path):
     done = grade_cli(copy, out)
     assert done.returncode == 3 and FIXTURE_REASONS[name] in done.stderr, done.stderr
     assert_unreadable_results(json.loads((out / "results.json").read_text()), FIXTURE_REASONS[name])
+
+
+def test_class_statistics_count_unreadable_scores_but_not_their_cases(tmp_path):
+    """The class summary: an unreadable submission is a 0 in the scores and fails every
+    function, but its placeholder cases are not tests anyone ran (no pass-rate rows)."""
+    from autograder.config import load_config
+    from autograder.exports import class_statistics
+    from autograder.gradebook import Gradebook
+    from autograder.result_types import CaseResult, FunctionScore, GradeResult, ScoredCase
+    from autograder.unreadable import unreadable_result
+
+    broken = build("pyc named .py", tmp_path / "in")
+    passed = CaseResult("masks.causal_mask", "basic", 1.0, "passed")
+    honest = GradeResult("hana", "hana.py", "a" * 64, [FunctionScore("masks.causal_mask", 2.0,
+                         [ScoredCase(passed, 2.0, 2.0)])], 1, "rlimits", 0.1)
+    with Gradebook(tmp_path / "g.sqlite") as book:
+        book.record(honest)
+        book.record(unreadable_result(broken, "not UTF-8 text", load_config(), student="ivan"))
+        stats = class_statistics(book)
+    assert stats["graded"] == 2 and stats["unreadable"] == 1 and stats["errors"] == 0
+    assert sorted(stats["percents"]) == [0.0, 100.0]
+    assert stats["pass_rate_by_test"] == {"masks.causal_mask: basic": 1.0}
+    assert stats["pass_rate_by_function"]["masks.causal_mask"] == 0.5
