@@ -6,8 +6,12 @@ The trusted side uses :class:`Worker` (alias :class:`Sandbox`)::
         errors = w.load_submission({"masks": source})  # {module: None or import error}
         m = w.call("masks", "causal_mask", (4,))       # a plain tensor, or a typed error
 
-``wire`` (frames, value encoding) and ``child`` (the zygote and submission child) also run
-inside the sandbox, so this package imports its client lazily.
+Trusted side: ``client`` (the worker), ``errors`` (typed failures), ``host`` (environment,
+uid, stray marks), ``probe`` (can bubblewrap run here?), ``layout`` (the sandbox's file
+system). Inside the sandbox (copied there, :data:`layout.WORKER_FILES`): ``child`` (the zygote
+and submission child), ``fences`` (rlimits, Landlock, seccomp, capabilities), ``forbidden``
+(guards and the ATen operator fence) and ``wire`` (frames, value encoding), so this package
+imports its client lazily.
 """
 from __future__ import annotations
 

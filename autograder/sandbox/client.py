@@ -20,7 +20,6 @@ import array
 import json
 import keyword
 import os
-import secrets
 import select
 import shutil
 import signal
@@ -32,16 +31,34 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from autograder.sandbox import fences, wire
-from autograder.sandbox import layout as layout_mod
-from autograder.sandbox.layout import BWRAP as _BWRAP
+from autograder.sandbox.errors import (
+    CallTimeout,
+    ForbiddenAPI,
+    MemoryLimit,
+    NotImplementedYet,
+    OutputTooLarge,
+    RefusedValue,
+    SandboxError,
+    SandboxUnavailable,
+    StudentError,
+    SubmissionUnloadable,
+    WorkerDied,
+)
+from autograder.sandbox.host import StrayMarks, kill_marked_processes, own_uid_for_worker, worker_environment
 from autograder.sandbox.layout import SYSTEM_READ_PATHS as _SYSTEM_READ_PATHS
 from autograder.sandbox.layout import bwrap_command as _bwrap_command
 from autograder.sandbox.layout import python_layout as _python_layout
 from autograder.sandbox.layout import stage_worker_code as _stage_worker_code
+from autograder.sandbox.probe import (
+    boot_line,
+    bubblewrap_available,
+    bubblewrap_problem,
+    explain_start_failure,
+    namespaces_problem,
+)
 
 __all__ = [
     "Worker", "Sandbox", "CallResult", "SandboxError", "NotImplementedYet", "StudentError",
@@ -59,103 +76,6 @@ DEFAULT_MEMORY_BYTES = 2 << 30
 STRAYS_INTERVAL_S = 0.1
 
 
-# ------------------------------------------------------------------------------------------
-# errors
-# ------------------------------------------------------------------------------------------
-
-class SandboxError(Exception):
-    """Base of every failure a call can end with. ``output`` holds the call's captured output.
-
-    ``reason`` is a short label for reports (``"timeout"``, ``"memory"``, ...).
-    """
-
-    reason = "error"
-
-    def __init__(self, message: str, *, output: str = ""):
-        super().__init__(message)
-        self.message = message
-        self.output = output
-
-
-class NotImplementedYet(SandboxError):
-    """The function is still the stub (raised NotImplementedError "... not implemented yet")."""
-
-    reason = "not implemented"
-
-
-class StudentError(SandboxError):
-    """Student code raised; ``type_name``, ``message`` and a student-frames-only traceback."""
-
-    reason = "exception"
-
-    def __init__(self, type_name: str, message: str, traceback: str = "", *, output: str = ""):
-        super().__init__(f"{type_name}: {message}", output=output)
-        self.type_name = type_name
-        self.student_message = message
-        self.traceback = traceback
-
-
-class CallTimeout(SandboxError):
-    """The call ran past its wall-clock timeout (or its CPU-time limit)."""
-
-    reason = "timeout"
-
-
-class WorkerDied(SandboxError):
-    """The child process ended during the call (sys.exit, os._exit, a signal, a crash)."""
-
-    reason = "worker died"
-
-    def __init__(self, message: str, *, status: int | None = None, signal_number: int | None = None,
-                 output: str = ""):
-        super().__init__(message, output=output)
-        self.status = status
-        self.signal_number = signal_number
-
-
-class MemoryLimit(SandboxError):
-    """The call ran out of memory (MemoryError under RLIMIT_AS, or killed by SIGKILL)."""
-
-    reason = "memory"
-
-
-class ForbiddenAPI(SandboxError):
-    """Student code called an API that grading.yaml forbids for this module; ``api`` names it."""
-
-    reason = "forbidden API"
-
-    def __init__(self, message: str, *, api: str = "", output: str = ""):
-        super().__init__(message, output=output)
-        self.api = api
-
-
-class RefusedValue(SandboxError):
-    """The returned value has a type that may not cross the wire (tensor subclass, object...)."""
-
-    reason = "type refused"
-
-
-class OutputTooLarge(SandboxError):
-    """The return value or the printed output went over its size limit."""
-
-    reason = "output too large"
-
-
-class SandboxUnavailable(RuntimeError):
-    """The requested sandbox mode cannot run here, or the worker would not start.
-
-    The message is one line for the user; :attr:`log` keeps the worker's full output.
-    """
-
-    def __init__(self, message: str, *, log: str = ""):
-        super().__init__(message)
-        self.log = log
-
-
-class SubmissionUnloadable(SandboxUnavailable):
-    """This submission (not the sandbox) is the problem: its modules cannot be loaded."""
-
-
 @dataclass(frozen=True)
 class CallResult:
     """A successful call: the decoded value, the captured stdout+stderr and the call's time."""
@@ -163,65 +83,6 @@ class CallResult:
     value: object
     output: str
     wall_s: float
-
-
-# ------------------------------------------------------------------------------------------
-# can bubblewrap run the worker here?
-# ------------------------------------------------------------------------------------------
-
-def _boot_line(sys_path: list[str], then: str) -> str:
-    return f"import sys; sys.path[:] = {sys_path!r}; {then}"
-
-
-def _probe(imports: tuple[str, ...]) -> str | None:
-    """Run the worker's boot up to `imports` in the bubblewrap file system; None if it works."""
-    if not os.access(_BWRAP, os.X_OK):
-        return f"{_BWRAP} is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
-    layout = _python_layout()
-    with tempfile.TemporaryDirectory(prefix="autograder-bwrap-probe-") as tmp:
-        empty = os.path.join(tmp, "empty")
-        open(empty, "w").close()
-        stage = Path(tmp) / "stage"
-        _stage_worker_code(stage)
-        cmd = _bwrap_command(layout, str(stage), empty, None, False)
-        then = f"import {', '.join(imports)}" if imports else "pass"
-        cmd += [layout.executable, "-I", "-S", "-c", _boot_line(list(layout.sys_path), then)]
-        try:
-            done = subprocess.run(cmd, capture_output=True, timeout=120, stdin=subprocess.DEVNULL,
-                                  env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
-        except (OSError, subprocess.SubprocessError) as exc:
-            return f"bubblewrap did not run: {exc}"
-    if done.returncode == 0:
-        return None
-    return _explain_start_failure(done.stderr.decode("utf-8", "replace"), layout)
-
-
-def _explain_start_failure(log: str, layout: layout_mod.PythonLayout) -> str:
-    """One line saying why a sandboxed interpreter did not start, from its stderr."""
-    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
-    last = lines[-1] if lines else "it exited without a message"
-    if last.startswith("bwrap:"):
-        return (f"bubblewrap cannot create its sandbox here ({last}); in a container, allow "
-                "unprivileged user namespaces, or use sandbox: rlimits")
-    return (f"the worker's imports fail inside bubblewrap ({last}); interpreter "
-            f"{layout.executable}, site dirs {', '.join(layout.site_dirs) or 'none'}")
-
-
-@lru_cache(maxsize=1)
-def _namespaces_problem() -> str | None:
-    """The quick check made before each first start: can bubblewrap start Python here?"""
-    return _probe(())
-
-
-@lru_cache(maxsize=1)
-def bubblewrap_problem() -> str | None:
-    """Why bubblewrap cannot run the worker here (None: it can), probed once per process.
-
-    Runs the worker's own imports (its code, torch, safetensors) in exactly the file system a
-    worker gets. Workers do not pay for this probe: a zygote that does not start in
-    bubblewrap is the same probe, and ``sandbox: auto`` then falls back to rlimits.
-    """
-    return _probe(("autograder.sandbox.child",) + layout_mod.WORKER_IMPORTS)
 
 
 _warned: set[str] = set()
@@ -234,124 +95,11 @@ def _warn_once(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
-def bubblewrap_available() -> bool:
-    """Whether bubblewrap can start this Python in the sandbox layout (probed once)."""
-    return bubblewrap_problem() is None
-
-
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
-
-
-@dataclass
-class _StrayMarks:
-    """How an rlimits worker's processes are found once its zygote is gone (no env marker).
-
-    Every process of a submission child stays in the child's session (its seccomp filter
-    refuses setsid and setpgid), so the sessions of the zygote and of each child it forked
-    find them all; a worker with a uid of its own is also found by that uid.
-    """
-
-    sessions: set[int]
-    uid: int | None = None
-
-
-def _process_marks(pid: int) -> tuple[int, int] | None:
-    """``(session id, uid)`` of a running process (None: gone or unreadable)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        session = int(stat[stat.rindex(b")") + 2:].split()[3])
-        return session, os.stat(f"/proc/{pid}").st_uid
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _kill_marked_processes(marks: _StrayMarks) -> int:
-    """SIGKILL every process in one of `marks`' sessions or running as its uid."""
-    killed = 0
-    me = os.getpid()
-    for _ in range(50):
-        found = []
-        for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) == me:
-                continue
-            got = _process_marks(int(name))
-            if got and (got[0] in marks.sessions or (marks.uid is not None and got[1] == marks.uid)):
-                found.append(int(name))
-        if not found:
-            break
-        for pid in found:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except OSError:
-                pass
-        time.sleep(0.01)
-    return killed
-
-
-def worker_environment(threads: int, home: str) -> dict[str, str]:
-    """The worker's whole environment: an allow-list of what Python and torch need.
-
-    Nothing of the grader's own environment is passed on (no database URL, no LMS token, no
-    marker): only these names, plus the GPU selection variables where the grader has them.
-    """
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-           "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "HOME": home, "TMPDIR": home}
-    for name in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER"):
-        if os.environ.get(name):
-            env[name] = os.environ[name]
-    return env
-
-
-def _readable_by_anyone(path: str) -> bool:
-    """Whether a user with no relation to the owner can reach and read `path`."""
-    import stat as stat_mod
-
-    path = os.path.abspath(path)
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return True  # absent: nothing to read there anyway
-    wanted = stat_mod.S_IROTH | (stat_mod.S_IXOTH if stat_mod.S_ISDIR(mode) else 0)
-    if mode & wanted != wanted:
-        return False
-    parent = os.path.dirname(path)
-    while parent and parent != "/":
-        try:
-            if not os.stat(parent).st_mode & stat_mod.S_IXOTH:
-                return False
-        except OSError:
-            return False
-        parent = os.path.dirname(parent)
-    return True
-
-
-def own_uid_for_worker(paths) -> int | None:
-    """A fresh unprivileged uid for an rlimits worker, when the grader runs as root.
-
-    None where the grader is not root, or where one of `paths` (the interpreter, its stdlib and
-    site dirs) is not readable by other users: a worker under another uid could not import.
-    The uid is drawn from a range no account uses and checked against running processes.
-    """
-    if os.geteuid() != 0 or not all(_readable_by_anyone(p) for p in paths):
-        return None
-    running = set()
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            got = _process_marks(int(name))
-            if got:
-                running.add(got[1])
-    for _ in range(100):
-        uid = 1_000_000 + secrets.randbelow(1_000_000)
-        if uid not in running:
-            return uid
-    return None  # pragma: no cover
 
 
 # ------------------------------------------------------------------------------------------
@@ -386,7 +134,7 @@ def _close_fd(fd: int | None) -> None:
             pass
 
 
-def _finalize(proc, marks: _StrayMarks | None, dirs: list[str]) -> None:
+def _finalize(proc, marks: StrayMarks | None, dirs: list[str]) -> None:
     """Last-resort cleanup (garbage collection or interpreter exit)."""
     if proc is not None and proc.poll() is None:
         try:
@@ -398,7 +146,7 @@ def _finalize(proc, marks: _StrayMarks | None, dirs: list[str]) -> None:
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
     if marks is not None:
-        _kill_marked_processes(marks)
+        kill_marked_processes(marks)
     for d in dirs:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -492,7 +240,7 @@ class Worker:
         self._ctl: socket.socket | None = None
         self._ctl_reader = wire.FrameReader(wire.Limits(max_frame_bytes=1 << 20))
         self._log = None
-        self._marks: _StrayMarks | None = None  # rlimits mode: how to find its processes
+        self._marks: StrayMarks | None = None  # rlimits mode: how to find its processes
         self.fences: list[str] = []  # the fences in force, from the worker's own reports
         self._dirs: list[str] = []
         self._finalizer = None
@@ -527,7 +275,7 @@ class Worker:
         """
         with self._lock:
             if self.mode is None:
-                problem = (_namespaces_problem() if self.requested_mode != "rlimits"
+                problem = (namespaces_problem() if self.requested_mode != "rlimits"
                            else None)
                 if self.requested_mode == "auto":
                     self.mode = "rlimits" if problem else "bubblewrap"
@@ -581,7 +329,7 @@ class Worker:
         stage = tempfile.mkdtemp(prefix="autograder-worker-code-")
         self._dirs = [stage]
         _stage_worker_code(Path(stage) / "code")
-        self._marks = _StrayMarks(set())
+        self._marks = StrayMarks(set())
         config = {
             "threads": self.threads, "memory_bytes": self.memory_bytes,
             "data_bytes": self.data_bytes, "cpu_s": self.cpu_s,
@@ -626,7 +374,7 @@ class Worker:
             self._trusted_fences = ["grader's /proc entries private (not dumpable)"]
             env = worker_environment(self.threads, scratch)
             cwd = scratch
-        boot = _boot_line(sys_path, "from autograder.sandbox.child import main; main()")
+        boot = boot_line(sys_path, "from autograder.sandbox.child import main; main()")
         cmd = prefix + [layout.executable, "-I", "-S", "-c", boot, json.dumps(config)]
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -662,7 +410,7 @@ class Worker:
                 log = self._log_tail()
                 self._stop_zygote()
                 if self.mode == "bubblewrap":
-                    problem = _explain_start_failure(log, _python_layout())
+                    problem = explain_start_failure(log, _python_layout())
                     if self.requested_mode == "auto":  # the zygote was the probe: fall back
                         self.fallback_reason = problem
                         _warn_once(f"warning: sandbox: auto falls back to rlimits: {problem}")
