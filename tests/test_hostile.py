@@ -32,7 +32,8 @@ MODES = ["rlimits"] + (["bubblewrap"] if bubblewrap_available() else [])
 pytestmark = pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
 
 
-def grade(path: Path, workdir: Path, max_wall_s: float, config: Path) -> tuple[dict, str, float]:
+def grade(path: Path, workdir: Path, max_wall_s: float, config: Path,
+          exit_code: int = 0) -> tuple[dict, str, float]:
     """Run the grader on a scratch copy; return (results.json, all output, wall seconds)."""
     results = workdir / "results.json"
     report = workdir / "report.html"
@@ -46,7 +47,7 @@ def grade(path: Path, workdir: Path, max_wall_s: float, config: Path) -> tuple[d
     )
     wall = time.monotonic() - started
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"grader exited {proc.returncode}:\n{output[-3000:]}"
+    assert proc.returncode == exit_code, f"grader exited {proc.returncode}:\n{output[-3000:]}"
     text = output + results.read_text() + report.read_text()
     return json.loads(results.read_text()), text, wall
 
@@ -105,7 +106,8 @@ def test_all_stubs_score_zero_as_not_implemented(scratch, config, tmp_path):
 @pytest.mark.parametrize("case", CASES, ids=[Path(c["path"]).name for c in CASES])
 def test_hostile_case(case, scratch, config, honest_pair, tmp_path):
     check = case["check"]
-    results, text, wall = grade(scratch / case["path"], tmp_path, check["max_wall_s"], config)
+    results, text, wall = grade(scratch / case["path"], tmp_path, check["max_wall_s"], config,
+                                check.get("exit_code", 0))
     assert wall < check["max_wall_s"]
     scores = function_scores(results)
     keep = set(check.get("as_control", [])) | set(check.get("as_control_or_zero", []))
@@ -117,6 +119,8 @@ def test_hostile_case(case, scratch, config, honest_pair, tmp_path):
         else:
             assert score == 0, f"{qualname} scored {score}"
     assert keep <= set(scores)
+    if check.get("exit_code") == 3:  # unreadable: still a results.json, every test at 0 saying why
+        assert results["tests"] and all(check["reason"] in t["output"] for t in results["tests"])
     if case["function"]:
         attacked = [t for t in results["tests"] if t["name"].startswith(case["function"] + ":")]
         assert attacked and all(t["score"] == 0 for t in attacked)

@@ -261,31 +261,6 @@ def test_batch_records_unreadable_submissions_at_zero_and_skips_them_next_time(t
     assert again.returncode == 0 and "3 already in" in again.stdout, again.stdout
 
 
-UNREADABLE_FIXTURES = ROOT / "tests/fixtures/hostile/unreadable"
-FIXTURE_REASONS = {  # the committed copies of four classes above, graded as the hostile README says
-    "h1-bad-pyc-named-masks.py": "not UTF-8",
-    "h1-bad-zip-overlapping.zip": "not a readable zip",
-    "h1-bad-zip-lying-bomb.zip": "CRC",
-    "h1-bad-notebook-too-deep.ipynb": "not a readable notebook",
-}
-
-
-def test_every_unreadable_fixture_is_listed():
-    assert {p.name for p in UNREADABLE_FIXTURES.iterdir()} == set(FIXTURE_REASONS)
-
-
-@pytest.mark.parametrize("name", FIXTURE_REASONS)
-def test_unreadable_fixture_gets_results_and_exit_3(name, tmp_path):
-    copy = tmp_path / "in" / name  # never grade the repository copy
-    copy.parent.mkdir()
-    copy.write_bytes((UNREADABLE_FIXTURES / name).read_bytes())
-    out = tmp_path / "out"
-    out.mkdir()
-    done = grade_cli(copy, out)
-    assert done.returncode == 3 and FIXTURE_REASONS[name] in done.stderr, done.stderr
-    assert_unreadable_results(json.loads((out / "results.json").read_text()), FIXTURE_REASONS[name])
-
-
 def test_class_statistics_count_unreadable_scores_but_not_their_cases(tmp_path):
     """The class summary: an unreadable submission is a 0 in the scores and fails every
     function, but its placeholder cases are not tests anyone ran (no pass-rate rows)."""
