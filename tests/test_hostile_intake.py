@@ -104,6 +104,12 @@ def writes(data: str | bytes):
     return make
 
 
+def fifo(path: Path) -> Path:
+    """A named pipe called masks.py: reading it would wait forever for a writer."""
+    os.mkfifo(path)
+    return path
+
+
 HOSTILE = {  # name -> (how to build it, file name, words the reason must contain)
     "empty zip": (writes(b""), "empty.zip", "not a readable zip"),
     "not a zip": (writes("hello, not an archive"), "text.zip", "not a readable zip"),
@@ -115,6 +121,7 @@ HOSTILE = {  # name -> (how to build it, file name, words the reason must contai
     "zipapp named .py": (zipapp_named_py, "masks.py", "zip archive"),
     "invalid UTF-8": (writes(b"def causal_mask(n):\n    return '\xff\xfe'\n"), "masks.py", "not UTF-8"),
     "2 GiB sparse module": (sparse_module, "masks.py", f"larger than {MAX_SOURCE_BYTES // 1024} KiB"),
+    "FIFO named .py": (fifo, "masks.py", "not a regular file"),
     "notebook not JSON": (writes("{ not json"), "lab.ipynb", "not a readable notebook"),
     "notebook nested too deep": (deep_notebook, "lab.ipynb", "not a readable notebook"),
     "notebook schema-invalid": (writes(json.dumps({"cells": 5, "nbformat": 4})), "lab.ipynb",
