@@ -269,3 +269,20 @@ def test_zip_member_and_helper_names_are_notes_escaped(tmp_path):
     assert done.returncode == 0, output
     assert_inert(output)
     assert "\\x1b[2J\\u202eslip.py" in output and "bell\\x07[red]x.py ignored" in output
+
+
+def test_similarity_tables_show_student_ids_escaped(tmp_path):
+    """`autograder similarity` (and `batch --similarity`) print student ids: escaped, no markup."""
+    honest = (ROOT / "tests/fixtures/hostile/controls/honest_pair/masks.py").read_text()
+    klass = os.path.join(os.fsencode(tmp_path), b"class")
+    os.mkdir(klass)
+    for name in (b"[red]ann\x1b[2J", b"bo\x07b\xff"):
+        os.mkdir(os.path.join(klass, name))
+        with open(os.path.join(klass, name, b"masks.py"), "w", encoding="utf-8") as handle:
+            handle.write(honest)
+    done = subprocess.run([sys.executable, "-m", "autograder.cli", "similarity", klass, "--no-cache"],
+                          capture_output=True, timeout=300, env=ascii_env())
+    output = done.stdout.decode("ascii") + done.stderr.decode("ascii")
+    assert done.returncode == 0, output
+    assert_inert(output)
+    assert "[red]ann\\x1b[2J" in output and "bo\\x07b\\xff" in output

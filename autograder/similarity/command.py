@@ -13,6 +13,7 @@ from autograder.outputs import (
     prepare_file,
 )
 from autograder.similarity.compare import DEFAULT_THRESHOLD
+from autograder.student_text import markup_name, rich_name, terminal_name, terminal_text
 
 CACHE_NAME = ".similarity-cache.sqlite"  # a dot name: `batch` and `similarity` never read it as a submission
 
@@ -52,7 +53,8 @@ def compute(folder: Path, items, *, cache: Path | None, jobs: int | None, consol
                   TextColumn("{task.description}"), console=console) as progress:
         task = progress.add_task("", total=len(items))
         run = run_similarity(items, cache_path=cache, jobs=jobs,
-                             on_progress=lambda label: progress.update(task, advance=1, description=label))
+                             on_progress=lambda label: progress.update(task, advance=1,
+                                                                       description=markup_name(label)))
     if run.cache_problem:
         console.print(f"note: {run.cache_problem}")
     return run
@@ -68,11 +70,12 @@ def print_pairs(report, console, limit: int = 20) -> None:
         table.add_column(column, justify="right" if column == "score" else "left")
     for pair in flagged[:limit]:
         top = next(iter(pair.functions.items()), ("-", 0.0))
-        table.add_row(pair.a, pair.b, f"{pair.score:.2f}", f"{top[0]} {top[1]:.2f}")
+        table.add_row(rich_name(pair.a), rich_name(pair.b), f"{pair.score:.2f}", f"{top[0]} {top[1]:.2f}")
     console.print(table)
-    for cluster in report.clusters:
+    for cluster in report.clusters:  # student ids are student text: escaped, never markup
         if len(cluster.students) >= 3:
-            console.print(f"cluster of {len(cluster.students)}: {', '.join(cluster.students)}")
+            console.print(f"cluster of {len(cluster.students)}: "
+                          f"{', '.join(terminal_name(s) for s in cluster.students)}", markup=False, highlight=False)
 
 
 def similarity_for_batch(folder: Path, items, console):
@@ -150,9 +153,10 @@ def similarity_command(submissions: Path, report_path: Path | None, json_path: P
         sys.exit(EXIT_SUBMISSION)
     report = build_report(run, threshold)
     for student, why in run.skipped.items():
-        console.print(f"not compared: {student}: {why}", soft_wrap=True, markup=False, highlight=False)
+        console.print(f"not compared: {terminal_name(student)}: {terminal_text(why, keep_newlines=False)}",
+                      soft_wrap=True, markup=False, highlight=False)
     if len(run.comparison.students) == 1:
-        console.print(f"note: only {run.comparison.students[0]} could be read: no pair to compare",
+        console.print(f"note: only {terminal_name(run.comparison.students[0])} could be read: no pair to compare",
                       soft_wrap=True, markup=False)
     print_pairs(report, console)
     if json_path:
