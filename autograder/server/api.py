@@ -104,7 +104,8 @@ def describe(request: Request, upload: store.Upload) -> dict[str, Any]:
     out: dict[str, Any] = {"id": upload.id, "status": upload.status, "student": upload.student,
                            "assignment": upload.assignment, "filename": upload.filename,
                            "late": bool(upload.late), "submitted_at": upload.submitted_at,
-                           "score": None, "max_score": None, "tests": [], "error": upload.error}
+                           "score": None, "max_score": None, "recorded_score": None, "tests": [], "output": "",
+                           "report": None, "error": upload.error}
     row = state.book.row(upload.submission_id) if upload.submission_id else None
     if upload.status == "graded" and row is not None:
         _, assignment = state.course.assignment(upload.assignment)

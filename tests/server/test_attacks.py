@@ -90,6 +90,8 @@ def test_a_traversing_name_is_stored_without_its_path(shared_quiet_course):
         answer = _post(alice, "../../../../tmp/attention.py", b"x = 1\n")
         assert answer.status_code == 202
         assert alice.get(f"/api/submissions/{answer.json()['id']}").json()["filename"] == "attention.py"
+        page = alice.get(f"/submissions/{answer.json()['id']}")  # a queued upload's page renders
+        assert page.status_code == 200 and 'id="status">queued<' in page.text
 
 
 def test_markup_in_paths_and_answers_is_escaped(shared_quiet_course):
