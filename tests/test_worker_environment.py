@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from autograder.sandbox import bubblewrap_available
-from autograder.sandbox.client import own_uid_for_worker, worker_environment
 from autograder.sandbox.fences import seccomp_program
+from autograder.sandbox.host import own_uid_for_worker, worker_environment
 
 REPO = Path(__file__).resolve().parents[1]
 MODES = ["rlimits"] + (["bubblewrap"] if bubblewrap_available() else [])
