@@ -42,7 +42,9 @@ PROBE = textwrap.dedent('''
             return f"<{type(exc).__name__}>"
 
     def probe(grader_pid, grader_cwd, udp_port, tcp_port, unix_path):
-        seen = {"environ": dict(os.environ), "uid": os.getuid(), "files": {}, "net": {}}
+        seen = {"environ": dict(os.environ), "uid": os.getuid(), "files": {}, "net": {},
+                "caps": [line for line in _read("/proc/self/status").splitlines()
+                         if line.startswith("CapEff:")]}
         try:
             pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
         except OSError:  # /proc itself may be hidden
@@ -138,6 +140,8 @@ def test_no_canary_no_grader_view_no_network_reaches_student_code(mode, tmp_path
             assert "/proc: its own entry only" in fences
         if os.geteuid() == 0:
             assert "uid 0 without capabilities" in fences or "unprivileged uid" in fences
+        if "uid 0 without capabilities" in fences:
+            assert "'CapEff:\\t0000000000000000'" in seen, seen[-400:]
     else:
         assert "bubblewrap namespaces" in fences
 
