@@ -168,7 +168,7 @@ def _read_folder(folder: Path) -> tuple[dict[str, str], tuple[str, list[str]] | 
         files = {p.stem: p for p in place.glob("*.py") if p.is_file() and not p.is_symlink()}
         if set(files) & set(MODULES):
             return {name: _read_text(p) for name, p in sorted(files.items())[: len(MODULES) + MAX_HELPER_MODULES]}, None
-    notebooks = sorted(folder.glob("*.ipynb"))
+    notebooks = sorted(p for p in folder.glob("*.ipynb") if p.is_file())  # a FIFO would block
     if len(notebooks) == 1:
         return {}, notebook_definitions(notebooks[0])
     raise SubmissionError(f"{_shown(folder)}: no {', '.join(m + '.py' for m in MODULES)} found")

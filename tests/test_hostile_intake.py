@@ -122,6 +122,7 @@ HOSTILE = {  # name -> (how to build it, file name, words the reason must contai
     "invalid UTF-8": (writes(b"def causal_mask(n):\n    return '\xff\xfe'\n"), "masks.py", "not UTF-8"),
     "2 GiB sparse module": (sparse_module, "masks.py", f"larger than {MAX_SOURCE_BYTES // 1024} KiB"),
     "FIFO named .py": (fifo, "masks.py", "not a regular file"),
+    "folder whose notebook is a FIFO": (lambda p: (p.mkdir(), fifo(p / "lab.ipynb"), p)[-1], "judy", "no attention.py"),
     "notebook not JSON": (writes("{ not json"), "lab.ipynb", "not a readable notebook"),
     "notebook nested too deep": (deep_notebook, "lab.ipynb", "not a readable notebook"),
     "notebook schema-invalid": (writes(json.dumps({"cells": 5, "nbformat": 4})), "lab.ipynb",
