@@ -8,10 +8,10 @@ The trusted side uses :class:`Worker` (alias :class:`Sandbox`)::
 
 Trusted side: ``client`` (the worker), ``errors`` (typed failures), ``host`` (environment,
 uid, stray marks), ``probe`` (can bubblewrap run here?), ``layout`` (the sandbox's file
-system). Inside the sandbox (copied there, :data:`layout.WORKER_FILES`): ``child`` (the zygote
-and submission child), ``fences`` (rlimits, Landlock, seccomp, capabilities), ``forbidden``
-(guards and the ATen operator fence) and ``wire`` (frames, value encoding), so this package
-imports its client lazily.
+system). Inside the sandbox (copied there, :data:`layout.WORKER_FILES`): ``zygote`` (imports
+torch once, forks), ``child`` (the submission child), ``fences`` (rlimits, Landlock, seccomp,
+capabilities), ``forbidden`` (guards and the ATen operator fence) and ``wire`` (frames, value
+encoding), so this package imports its client lazily.
 """
 from __future__ import annotations
 

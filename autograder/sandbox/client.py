@@ -374,7 +374,7 @@ class Worker:
             self._trusted_fences = ["grader's /proc entries private (not dumpable)"]
             env = worker_environment(self.threads, scratch)
             cwd = scratch
-        boot = boot_line(sys_path, "from autograder.sandbox.child import main; main()")
+        boot = boot_line(sys_path, "from autograder.sandbox.zygote import main; main()")
         cmd = prefix + [layout.executable, "-I", "-S", "-c", boot, json.dumps(config)]
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -71,7 +71,7 @@ def bubblewrap_problem() -> str | None:
     worker gets. Workers do not pay for this probe: a zygote that does not start in
     bubblewrap is the same probe, and ``sandbox: auto`` then falls back to rlimits.
     """
-    return _probe(("autograder.sandbox.child",) + layout_mod.WORKER_IMPORTS)
+    return _probe(("autograder.sandbox.zygote",) + layout_mod.WORKER_IMPORTS)
 
 
 def bubblewrap_available() -> bool:
