@@ -3,6 +3,8 @@ penalty, attempt limit and best/last policy in the recorded grade; size and memb
 a broken course.yaml stops `autograder serve` with one file:line line; attempt history."""
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -75,6 +77,10 @@ def test_deadline_late_penalty_attempt_limit_and_best_or_last(policy_course, tmp
         assert cells[1] == f"{late[1]['score'] * 0.5:g}"  # last, halved: not the better first one
         assert cells[2] == f"{TOTAL:g}"  # best: the full-marks first upload, not the later one
         assert cells[-1] == "4"
+        download = teacher.get("/instructor/grades.csv")
+        assert download.headers["content-disposition"] == 'attachment; filename="grades.csv"'
+        rows = {r["student"]: r for r in csv.DictReader(io.StringIO(download.text))}
+        assert rows["alice"]["late_lab"] == cells[1] and rows["alice"]["open_lab"] == cells[2]
 
 
 def test_py_and_ipynb_uploads_are_graded(policy_course, tmp_path):

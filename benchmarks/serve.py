@@ -1,0 +1,192 @@
+"""The course server under a class's load on 127.0.0.1: 40 students upload at once, then 200
+quiz posts arrive at once while those uploads are being graded.
+
+Starts a real `autograder serve` (its own process, `--jobs` grading processes), issues tokens
+with `autograder tokens`, and checks that none is lost and none duplicated: 40 uploads graded
+into 40 gradebook rows, 200 quiz attempts answered and recorded once each. Prints p50/p95 of
+upload-to-grade and of quiz post latency, and the ratio of the upload-to-grade p95 to one warm
+`autograder grade` of the same submission (the second of two runs), measured in this run.
+Target on 2 cores: p95 upload-to-grade <= 3x the warm single grade, every quiz post answered.
+
+    python benchmarks/serve.py [--students 40] [--quiz-posts 200] [--jobs 2]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+TARGET_RATIO = 3.0
+TOPIC = "attention"
+START_TIMEOUT_S, GRADE_TIMEOUT_S = 120, 900
+
+from autograder.demo import write_reference_submission  # noqa: E402
+from autograder.gradebook import Gradebook  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def warm_grade_s(submission: Path, scratch: Path) -> float:
+    """Wall time of the second of two `autograder grade` runs of `submission` (caches warm)."""
+    elapsed = 0.0
+    for _ in range(2):
+        started = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(submission),
+                               "--results", str(scratch / "results.json"), "--quiet"],
+                              capture_output=True, text=True, cwd=ROOT)
+        elapsed = time.perf_counter() - started
+        if proc.returncode != 0:
+            sys.exit(f"autograder grade failed ({proc.returncode}):\n{proc.stderr}")
+    return elapsed
+
+
+def zipped(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.iterdir()):
+            archive.write(path, path.name)
+    return buffer.getvalue()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(scratch: Path, students: list[str], jobs: int) -> tuple[subprocess.Popen, str, dict[str, str]]:
+    roster, db, course = scratch / "roster.csv", scratch / "grades.sqlite", scratch / "course.yaml"
+    roster.write_text("student\n" + "\n".join(students) + "\n", encoding="utf-8")
+    # limits out of the way: this measures the server, not its flood protection
+    course.write_text("limits:\n  uploads_per_minute: 1000\n  queued_per_student: 10\n"
+                      "  quiz_posts_per_minute: 1000\n", encoding="utf-8")
+    issued = subprocess.run([sys.executable, "-m", "autograder.cli", "tokens", "--roster", str(roster),
+                             "--gradebook", str(db)], capture_output=True, text=True, cwd=ROOT, check=True)
+    tokens = dict(line.split(",")[:2] for line in issued.stdout.splitlines()[1:])
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "autograder.cli", "serve", "--roster", str(roster), "--gradebook", str(db),
+         "--course", str(course), "--port", str(port), "--jobs", str(jobs), "--quiet"],
+        cwd=ROOT, stdout=(scratch / "serve.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"autograder serve exited:\n{(scratch / 'serve.log').read_text()}")
+        try:
+            httpx.get(base + "/login-needed", timeout=2)
+            return server, base, tokens
+        except httpx.TransportError:
+            time.sleep(0.2)
+    os.killpg(server.pid, signal.SIGKILL)
+    sys.exit(f"autograder serve did not answer within {START_TIMEOUT_S} s")
+
+
+async def upload_and_wait(client: httpx.AsyncClient, token: str, data: bytes) -> tuple[int, float]:
+    """(upload id, seconds from sending the upload to seeing it graded); polls every 0.2 s."""
+    headers = {"Authorization": f"Bearer {token}"}
+    started = time.perf_counter()
+    answer = await client.post("/api/submissions", files={"file": ("lab.zip", data)}, headers=headers)
+    if answer.status_code != 202:
+        raise RuntimeError(f"upload refused: {answer.status_code} {answer.text}")
+    upload_id = answer.json()["id"]
+    deadline = time.monotonic() + GRADE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        status = (await client.get(f"/api/submissions/{upload_id}", headers=headers)).json()
+        if status["status"] in ("graded", "error"):
+            if status["status"] != "graded":
+                raise RuntimeError(f"upload {upload_id}: {status['error']}")
+            return upload_id, time.perf_counter() - started
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"upload {upload_id} not graded within {GRADE_TIMEOUT_S} s")
+
+
+async def quiz_post(client: httpx.AsyncClient, token: str) -> tuple[int, float]:
+    started = time.perf_counter()
+    answer = await client.post(f"/api/quizzes/{TOPIC}", json={"answers": {"q1": "A", "q2": "B"}},
+                               headers={"Authorization": f"Bearer {token}"})
+    return answer.status_code, time.perf_counter() - started
+
+
+async def load(base: str, tokens: dict[str, str], data: bytes, quiz_posts: int):
+    limits = httpx.Limits(max_connections=quiz_posts + len(tokens), max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=base, timeout=GRADE_TIMEOUT_S, limits=limits) as client:
+        uploads = [asyncio.create_task(upload_and_wait(client, t, data)) for t in tokens.values()]
+        await asyncio.sleep(0.5)  # the uploads are in and grading when the quiz burst comes
+        students = list(tokens.values())
+        quizzes = await asyncio.gather(*(quiz_post(client, students[n % len(students)])
+                                         for n in range(quiz_posts)))
+        return await asyncio.gather(*uploads), quizzes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--quiz-posts", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="serve-bench-") as name:
+        scratch = Path(name)
+        folder = write_reference_submission(scratch / "reference")
+        single = warm_grade_s(folder, scratch)
+        print(f"one warm `autograder grade` of the submission: {single:.2f} s")
+        students = [f"s{n:03d}" for n in range(args.students)]
+        server, base, tokens = start_server(scratch, students, args.jobs)
+        try:
+            started = time.perf_counter()
+            uploads, quizzes = asyncio.run(load(base, tokens, zipped(folder), args.quiz_posts))
+            wall = time.perf_counter() - started
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=60)
+            finally:
+                try:
+                    os.killpg(server.pid, signal.SIGKILL)  # any pool process left behind
+                except ProcessLookupError:
+                    pass
+        with Gradebook(scratch / "grades.sqlite") as book:
+            rows = book.query(sa.text("SELECT student, submission_sha256 FROM submissions"))
+            states = book.query(sa.text("SELECT status, COUNT(*) FROM uploads GROUP BY status"))
+            attempts = book.query(sa.text("SELECT COUNT(*) FROM quiz_attempts"))[0][0]
+
+    grade_s = [s for _, s in uploads]
+    answered = [s for code, s in quizzes if code == 200]
+    lost = args.students - len({i for i, _ in uploads})
+    print(f"{args.students} concurrent uploads, --jobs {args.jobs}: all graded in {wall:.1f} s; "
+          f"uploads by status {dict(states)}; {len(rows)} gradebook rows "
+          f"({len(set(rows))} distinct), lost {lost}")
+    print(f"upload to grade: p50 {percentile(grade_s, 0.5):.2f} s, p95 {percentile(grade_s, 0.95):.2f} s, "
+          f"max {max(grade_s):.2f} s")
+    ratio = percentile(grade_s, 0.95) / single
+    print(f"p95 / one warm grade = {ratio:.2f}x ({'meets' if ratio <= TARGET_RATIO else 'MISSES'} "
+          f"the <= {TARGET_RATIO:g}x target)")
+    codes = sorted({code for code, _ in quizzes})
+    print(f"{args.quiz_posts} simultaneous quiz posts: {len(answered)} answered 200 (status codes {codes}), "
+          f"{attempts} attempts recorded; latency p50 {percentile(answered, 0.5) * 1000:.0f} ms, "
+          f"p95 {percentile(answered, 0.95) * 1000:.0f} ms, max {max(s for _, s in quizzes) * 1000:.0f} ms")
+    ok = (lost == 0 and len(rows) == len(set(rows)) == args.students and len(answered) == args.quiz_posts
+          and attempts == args.quiz_posts)
+    print("none lost, none duplicated" if ok else "LOST OR DUPLICATED: see the counts above")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
