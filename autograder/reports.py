@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -27,23 +26,27 @@ _ENV = Environment(
 )
 
 
+class _Fenced(str):
+    """A code block :func:`_markdown_fence` built: already safe, printed as it is."""
+
+
 def _markdown_inline(value: Any) -> Any:
     """Every value the Markdown report prints is student text until shown otherwise: HTML,
     table pipes and terminal controls are escaped (a `<script>` name stays text)."""
-    if isinstance(value, Markup):
+    if isinstance(value, _Fenced):
         return value
     text = html.escape(terminal_text(storable(value), keep_newlines=False), quote=False)
     return text.replace("|", "\\|").replace("`", "\\`")
 
 
-def _markdown_fence(text: str, indent: int = 0) -> Markup:
+def _markdown_fence(text: str, indent: int = 0) -> _Fenced:
     """`text` as a fenced code block whose fence is longer than any backtick run inside it,
     so a student message cannot close the block early (and inside it HTML is inert)."""
     text = terminal_text(storable(text))
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
     pad = " " * indent
     body = "\n".join(pad + line for line in text.splitlines() or [""])
-    return Markup(f"{fence}\n{body}\n{pad}{fence}")
+    return _Fenced(f"{fence}\n{body}\n{pad}{fence}")
 
 
 _MD_ENV = Environment(
