@@ -73,7 +73,7 @@ def start_course(location, *, course: Course | None = None, grading: bool = True
     book = Gradebook(location)
     service = GradingService(book, GradingSetup.from_path(None), jobs=1) if grading else None
     app = create_app(Settings(banks_dir=banks, course=course or Course(), book=book,
-                              grading=service or _NoGrading(), students=STUDENTS))
+                              grading=service or NoGrading(), students=STUDENTS))
     server = ServerHandle(app, "127.0.0.1", 0, verbose=False).start()
     if service:
         service.start()
@@ -84,7 +84,7 @@ def start_course(location, *, course: Course | None = None, grading: bool = True
     return Course_(f"http://127.0.0.1:{server.server_address[1]}", book, issued, service), server
 
 
-class _NoGrading:
+class NoGrading:
     """For tests that never grade: uploads stay queued."""
 
     def wake(self) -> None:
