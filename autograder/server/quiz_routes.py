@@ -84,7 +84,7 @@ def _check_attempts(request: Request, student: str, topic: str) -> int:
     """The number of earlier attempts; 429 when the course's attempt limit is reached."""
     state = request.app.state
     state.quiz_limiter.check(student, "quiz posts")
-    done = len(store.attempts(state.book, student, topic))
+    done = store.attempt_count(state.book, student, topic)
     limit = state.course.quizzes.max_attempts
     if limit is not None and done >= limit:
         raise HTTPProblem(403, f"quiz {topic!r}: all {limit} attempts used")
@@ -147,7 +147,7 @@ async def api_quiz(request: Request) -> Response:
     who = require(request)
     bank = bank_for(request, request.path_params["topic"])
     presented = variant(request, bank, who.student)
-    done = len(store.attempts(request.app.state.book, who.student, bank.topic))
+    done = store.attempt_count(request.app.state.book, who.student, bank.topic)
     limit = request.app.state.course.quizzes.max_attempts
     return JSONResponse({
         "quiz": bank.topic, "title": bank.title,

@@ -166,6 +166,11 @@ def record_attempt(book: Gradebook, student: str, quiz: str, answers: dict[str, 
     return attempt_id
 
 
+def attempt_count(book: Gradebook, student: str, quiz: str) -> int:
+    return book.query(sa.select(sa.func.count()).select_from(A).where(
+        A.c.student == student, A.c.quiz == quiz))[0][0]
+
+
 def attempts(book: Gradebook, student: str | None = None, quiz: str | None = None) -> list[dict[str, Any]]:
     query = sa.select(A).order_by(A.c.id)
     if student is not None:
