@@ -30,7 +30,6 @@ import tempfile
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.sandbox import fences, wire
@@ -59,6 +58,7 @@ from autograder.sandbox.probe import (
     explain_start_failure,
     namespaces_problem,
 )
+from autograder.sandbox.replies import CallResult, death_error, reply_result
 
 __all__ = [
     "Worker", "Sandbox", "CallResult", "SandboxError", "NotImplementedYet", "StudentError",
@@ -67,22 +67,12 @@ __all__ = [
     "bubblewrap_problem",
 ]
 
-MEMORY_EXIT = 87  # mirrors child.MEMORY_EXIT (not imported: child.py is for the inside)
 # RLIMIT_AS of a submission child. torch 2.13's CPU build maps ~0.65 GiB right after import;
 # 2 GiB leaves ~1.35 GiB for the exercises (tiny tensors) and stops the 64 GiB list bomb of the
 # hostile set after ~1.4 GB written (1-3 s on a loaded 2-core machine, well inside a 10 s call).
 DEFAULT_MEMORY_BYTES = 2 << 30
 # Sweep for processes a call left behind after a call at most this often (see Worker.invoke).
 STRAYS_INTERVAL_S = 0.1
-
-
-@dataclass(frozen=True)
-class CallResult:
-    """A successful call: the decoded value, the captured stdout+stderr and the call's time."""
-
-    value: object
-    output: str
-    wall_s: float
 
 
 _warned: set[str] = set()
@@ -93,13 +83,6 @@ def _warn_once(line: str) -> None:
     if line not in _warned:
         _warned.add(line)
         print(line, file=sys.stderr, flush=True)
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
 
 
 # ------------------------------------------------------------------------------------------
@@ -774,68 +757,11 @@ class Worker:
             return self._result(what, header, out_tensors)
 
     def _result(self, what: str, header: dict, tensors: dict) -> CallResult:
-        output = header.get("output") if isinstance(header.get("output"), str) else ""
-        output = output[: self.max_output_bytes + 200]
-
-        def text(key: str) -> str:
-            value = header.get(key)
-            return value[:4000] if isinstance(value, str) else str(value)[:4000]
-
-        if "ok" in header:
-            try:
-                value = wire.decode_value(header["ok"], tensors, self.wire_limits)
-            except wire.RefusedType as exc:
-                raise RefusedValue(f"{what} returned {exc}", output=output) from None
-            except wire.WireError as exc:
-                raise RefusedValue(f"{what} returned a value that was refused: {exc}",
-                                   output=output) from None
-            wall = header.get("wall_s")
-            return CallResult(value, output, float(wall) if isinstance(wall, (int, float)) else 0.0)
-        if "not_implemented" in header:
-            raise NotImplementedYet(text("not_implemented"), output=output)
-        if "forbidden" in header:
-            message = text("forbidden")
-            raise ForbiddenAPI(message, api=message.split(" is not allowed")[0], output=output)
-        if "memory" in header:
-            raise MemoryLimit(f"{what} ran out of memory: {text('memory')}", output=output)
-        if "too_large" in header:
-            raise OutputTooLarge(f"{what}: {text('too_large')}", output=output)
-        if "refused" in header:
-            raise RefusedValue(f"{what} {text('refused')}", output=output)
-        error = header.get("error")
-        if isinstance(error, dict):
-            def field(key):
-                value = error.get(key, "")
-                return value[:8000] if isinstance(value, str) else ""
-            raise StudentError(field("type") or "Error", field("message"), field("traceback"),
-                               output=output)
-        raise WorkerDied(f"the worker sent a result without a value for {what}", output=output)
+        return reply_result(what, header, tensors, wire_limits=self.wire_limits,
+                            max_output_bytes=self.max_output_bytes)
 
     def _death_error(self, status: int | None, when: str) -> SandboxError:
-        if status is None:
-            return WorkerDied(f"the worker ended {when} (exit status unknown); it was restarted")
-        if os.WIFEXITED(status):
-            code = os.WEXITSTATUS(status)
-            if code == MEMORY_EXIT:
-                return MemoryLimit(f"the worker ran out of memory {when} (memory limit "
-                                   f"{self.memory_bytes} bytes)")
-            return WorkerDied(f"the worker exited with status {code} {when} (sys.exit?)",
-                              status=code)
-        if os.WIFSIGNALED(status):
-            number = os.WTERMSIG(status)
-            name = _signal_name(number)
-            if number == signal.SIGKILL:
-                return MemoryLimit(f"the worker was killed by SIGKILL {when} (most likely the "
-                                   "out-of-memory killer)")
-            if number == getattr(signal, "SIGXCPU", -1):
-                return CallTimeout(f"the worker used up its CPU-time limit of {self.cpu_s:g} s "
-                                   f"{when}")
-            if number == getattr(signal, "SIGXFSZ", -1):
-                return OutputTooLarge(f"the worker wrote more than {self.max_file_bytes} bytes "
-                                      f"to a file {when}")
-            return WorkerDied(f"the worker was killed by {name} ({number}) {when}",
-                              signal_number=number)
-        return WorkerDied(f"the worker ended {when} (wait status {status})")  # pragma: no cover
-
+        return death_error(status, when, memory_bytes=self.memory_bytes, cpu_s=self.cpu_s,
+                           max_file_bytes=self.max_file_bytes)
 
 Sandbox = Worker
