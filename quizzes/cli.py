@@ -23,6 +23,7 @@ from rich.markup import escape
 from quizzes import cli_extra
 from quizzes.cli_state import QuizUsageError, State
 from quizzes.cli_support import EXIT_USAGE, GuardedGroup, OutputPathError, prepare_file
+from quizzes.inert_text import terminal_text
 from quizzes.loader import DEFAULT_BANKS, BankError, find_question
 from quizzes.maths import unicode_text
 from quizzes.model import Bank
@@ -413,7 +414,10 @@ def score_cmd(state: State, responses: Path, fmt: str | None, out: Path | None, 
         table.add_column(column, justify="left" if column in ("student", "quiz") else "right")
     for s in scores:
         percent = 100 * s.score / s.max_score if s.max_score else 0
-        table.add_row(s.student, s.quiz, f"{s.score:g}", f"{s.max_score:g}", f"{percent:.0f}")
+        # ids come from the responses file: printed inert (no markup, no control characters)
+        table.add_row(escape(terminal_text(s.student, keep_newlines=False)),
+                      escape(terminal_text(s.quiz, keep_newlines=False)),
+                      f"{s.score:g}", f"{s.max_score:g}", f"{percent:.0f}")
     Console(width=max(80, Console().width)).print(table)
     if out is not None:
         payload = [
@@ -427,7 +431,7 @@ def score_cmd(state: State, responses: Path, fmt: str | None, out: Path | None, 
         write_gradebook(gradebook, scores, scored_at)
         click.echo(f"upserted {len(scores)} row(s) into {gradebook}:quiz_scores", err=True)
     for problem in problems:
-        click.echo(f"warning: {problem}", err=True)
+        click.echo(f"warning: {terminal_text(problem)}", err=True)
     if any("skipped" in p for p in problems):
         sys.exit(1)
 

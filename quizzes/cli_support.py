@@ -18,6 +18,8 @@ from pathlib import Path
 
 import click
 
+from quizzes.inert_text import terminal_text
+
 # Exit codes of `autograder` and `quiz` (README lists them with each command).
 EXIT_OK = 0
 EXIT_INTERNAL = 1     # a bug in the grader: one line, the traceback saved to a file
@@ -75,8 +77,9 @@ def _first_file(folder: Path) -> Path:
 
 
 def one_line(text: object) -> str:
-    """The message's first lines joined into one (a multi-line message stays readable)."""
-    lines = [line for line in str(text).splitlines() if line.strip()]
+    """The message's first lines joined into one (a multi-line message stays readable), every
+    control character escaped (a message may quote a file name or a student's text)."""
+    lines = [terminal_text(line, keep_newlines=False) for line in str(text).splitlines() if line.strip()]
     return lines[0] if len(lines) == 1 else " / ".join(lines[:3]) if lines else ""
 
 

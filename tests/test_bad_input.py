@@ -188,3 +188,25 @@ def test_a_bug_is_one_line_and_a_saved_traceback(tmp_path):
     assert "internal error: ZeroDivisionError: planted" in result.stderr
     [saved] = tmp_path.glob("quiz-crash-*.txt")
     assert "ZeroDivisionError: planted" in saved.read_text(encoding="utf-8")
+
+
+def test_student_text_in_quiz_output_is_inert(tmp_path):
+    """A responses file is student-controlled: ids, quiz names and answers reach the table and
+    the warnings escaped (no ESC sequence, no rich markup), and so does a guard's message."""
+    responses = tmp_path / "responses.csv"
+    responses.write_text("student,quiz,question,answer\n"
+                         "\x1b[2Jmallory[red]x,attention,attention-scale-why,A\n"
+                         "\x1b[2Jmallory[red]x,attention,no-such-\x07question,A\n", encoding="utf-8")
+    result = subprocess.run([*QUIZ, "score", str(responses)], capture_output=True, text=True, timeout=120,
+                            stdin=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "200"})
+    both = result.stdout + result.stderr
+    assert "\x1b" not in both and "\x07" not in both
+    assert "\\x1b[2Jmallory[red]x" in both  # shown, escaped, markup printed literally
+    assert "no-such-\\x07question" in result.stderr
+
+
+def test_a_guarded_message_is_printed_inert():
+    from quizzes.cli_support import one_line
+
+    assert one_line("cannot read \x1b]0;owned\x07file.csv\nsecond line") == \
+        "cannot read \\x1b]0;owned\\x07file.csv / second line"
