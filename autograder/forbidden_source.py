@@ -245,7 +245,9 @@ class _UnitBuilder:
                 if dotted == api or (parts[-1] == leaf and len(parts) > 1):
                     return self._flag(node, api, f"uses {dotted}", True)
             for part in parts[1:]:
-                if part in TORCH_INTERNALS or (part.startswith("_") and part != "__version__"):
+                private = part.startswith("_") and not (part.startswith("__")
+                                                        and part.endswith("__"))
+                if part in TORCH_INTERNALS or private:  # dunders: INTERNAL_ATTRS decides
                     route = ".".join(parts[:parts.index(part) + 1])
                     return self._flag(node, route, f"reaches torch internals through {route}",
                                       False)
