@@ -175,6 +175,8 @@ def test_static_check_leaves_honest_code_and_other_modules_alone():
                               "def attend(q):\n    return F.scaled_dot_product_attention(q, q, q)\n",
                "masks": "import importlib\ndef dyn():\n    return importlib.import_module('math')\n"}
     assert check_submission(sources, FORBIDDEN) == {}  # sdpa is allowed in transformer
+    dunders = "import torch\ndef run(q):\n    return torch.Tensor.__matmul__(q, q), torch.__version__\n"
+    assert check_submission({"attention": dunders}, FORBIDDEN) == {}
     # a top-level binding taints only the functions that use it
     code = ("from torch.nn.functional import scaled_dot_product_attention as sdpa\n" + HONEST
             + "def cheat(q):\n    return sdpa(q, q, q)\n")
