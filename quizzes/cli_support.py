@@ -24,7 +24,7 @@ from quizzes.inert_text import terminal_text
 EXIT_OK = 0
 EXIT_INTERNAL = 1     # a bug in the grader: one line, the traceback saved to a file
 EXIT_USAGE = 2        # bad usage, bad grading.yaml / course file / output path
-EXIT_SUBMISSION = 3   # the submission (or every submission of a batch folder) cannot be read
+EXIT_SUBMISSION = 3   # the submission cannot be read (a batch: its folder holds none; unreadable ones are scored 0)
 EXIT_ENVIRONMENT = 4  # grading could not run here: the sandbox or the gradebook is unavailable
 
 
