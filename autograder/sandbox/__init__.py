@@ -6,8 +6,8 @@ The trusted side uses :class:`Worker` (alias :class:`Sandbox`)::
         errors = w.load_submission({"masks": source})  # {module: None or import error}
         m = w.call("masks", "causal_mask", (4,))       # a plain tensor, or a typed error
 
-Trusted side: ``client`` (the worker), ``errors`` (typed failures), ``replies`` (a reply or
-a child's end as a value or a typed error), ``host`` (environment,
+Trusted side: ``client`` (the worker), ``channels`` (its frames to the zygote and the child),
+``errors`` (typed failures), ``replies`` (a reply or a child's end as a value or a typed error), ``host`` (environment,
 uid, stray marks), ``probe`` (can bubblewrap run here?), ``layout`` (the sandbox's file
 system). Inside the sandbox (copied there, :data:`layout.WORKER_FILES`): ``zygote`` (imports
 torch once, forks), ``child`` (the submission child), ``fences`` (rlimits, Landlock, seccomp,

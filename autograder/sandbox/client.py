@@ -16,7 +16,6 @@ the *thread* that started the worker exits: start workers from a long-lived thre
 """
 from __future__ import annotations
 
-import array
 import json
 import keyword
 import os
@@ -33,6 +32,7 @@ import weakref
 from pathlib import Path
 
 from autograder.sandbox import fences, wire
+from autograder.sandbox.channels import ChildEnded, DeadlinePassed, ZygoteChannels, ZygoteGone, close_fd
 from autograder.sandbox.errors import (
     CallTimeout,
     ForbiddenAPI,
@@ -96,27 +96,6 @@ def _text_list(value) -> list[str]:
     return [item[:200] for item in value[:20] if isinstance(item, str)]
 
 
-class _ChildEnded(Exception):
-    def __init__(self, status: int | None):
-        self.status = status
-
-
-class _Timeout(Exception):
-    pass
-
-
-class _ZygoteGone(Exception):
-    pass
-
-
-def _close_fd(fd: int | None) -> None:
-    if fd is not None:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-
 def _finalize(proc, marks: StrayMarks | None, dirs: list[str]) -> None:
     """Last-resort cleanup (garbage collection or interpreter exit)."""
     if proc is not None and proc.poll() is None:
@@ -134,7 +113,7 @@ def _finalize(proc, marks: StrayMarks | None, dirs: list[str]) -> None:
         shutil.rmtree(d, ignore_errors=True)
 
 
-class Worker:
+class Worker(ZygoteChannels):
     """A sandboxed, warm Python+torch worker that runs one submission at a time.
 
     Args:
@@ -389,7 +368,7 @@ class Worker:
         while True:
             try:
                 header = self._next_ctl(deadline)
-            except (_Timeout, _ZygoteGone):
+            except (DeadlinePassed, ZygoteGone):
                 log = self._log_tail()
                 self._stop_zygote()
                 if self.mode == "bubblewrap":
@@ -440,83 +419,13 @@ class Worker:
         except OSError:  # pragma: no cover
             return ""
 
-    # -- control channel -----------------------------------------------------------------------
-
-    def _send_ctl(self, header: dict, fds: list[int] | None = None) -> None:
-        frame = wire.pack_frame(header)
-        self._ctl.setblocking(True)
-        self._ctl.settimeout(10)
-        try:
-            if fds:
-                sent = self._ctl.sendmsg([frame], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                                    array.array("i", fds))])
-                if sent < len(frame):
-                    self._ctl.sendall(frame[sent:])
-            else:
-                self._ctl.sendall(frame)
-        except OSError as exc:
-            raise _ZygoteGone() from exc
-        finally:
-            self._ctl.setblocking(False)
-
-    def _pump_ctl(self) -> list[dict]:
-        """Read what the zygote sent; record deaths and acks; return the headers."""
-        try:
-            data = self._ctl.recv(1 << 16)
-        except BlockingIOError:
-            return []
-        except OSError as exc:
-            raise _ZygoteGone() from exc
-        if not data:
-            raise _ZygoteGone()
-        self._ctl_reader.feed(data)
-        out = []
-        while (payload := self._ctl_reader.next_payload()) is not None:
-            header, _ = wire.unpack_payload(payload)
-            kind = header.get("kind")
-            if kind == "died" and isinstance(header.get("status"), int):
-                self._died[header.get("gen")] = header["status"]
-            elif kind in ("killed", "forked"):
-                self._acks.add((kind, header.get("gen")))
-                if kind == "forked":
-                    self._child_pid = header.get("pid")
-                    if self._marks is not None and isinstance(self._child_pid, int):
-                        self._marks.sessions.add(self._child_pid)  # the child's own session
-            elif kind == "strays" and isinstance(header.get("count"), int):
-                self.strays_killed += header["count"]
-            out.append(header)
-        return out
-
-    def _next_ctl(self, deadline: float) -> dict:
-        pending: list[dict] = []
-        while not pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Timeout()
-            ready, _, _ = select.select([self._ctl], [], [], remaining)
-            if ready:
-                pending = self._pump_ctl()
-        return pending[0]
-
-    def _wait_ack(self, kind: str, gen: int, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while (kind, gen) not in self._acks:
-            if kind == "forked" and gen in self._died:
-                return True
-            try:
-                self._next_ctl(deadline)
-            except (_Timeout, _ZygoteGone):
-                return False
-        self._acks.discard((kind, gen))
-        return True
-
     # -- the submission child ------------------------------------------------------------------
 
     def _drop_child(self) -> None:
         """Kill the current child (and its leftovers) through the zygote; close its pipes."""
         gen = self._child_gen
-        _close_fd(self._req_w)
-        _close_fd(self._resp_r)
+        close_fd(self._req_w)
+        close_fd(self._resp_r)
         self._req_w = self._resp_r = None
         self._resp_reader = None
         self._child_gen = None
@@ -524,7 +433,7 @@ class Worker:
             return
         try:
             self._send_ctl({"op": "kill", "gen": gen})
-        except _ZygoteGone:
+        except ZygoteGone:
             self._stop_zygote()
             return
         if not self._wait_ack("killed", gen, 10):
@@ -540,15 +449,15 @@ class Worker:
             os.set_inheritable(fd, False)
         try:
             self._send_ctl({"op": "fork", "gen": gen}, [req_r, resp_w])
-        except _ZygoteGone:
+        except ZygoteGone:
             for fd in (req_r, req_w, resp_r, resp_w):
-                _close_fd(fd)
+                close_fd(fd)
             self._stop_zygote()
             self.start()
             return self._fork_child()
         finally:
-            _close_fd(req_r)
-            _close_fd(resp_w)
+            close_fd(req_r)
+            close_fd(resp_w)
         self._req_w, self._resp_r, self._child_gen = req_w, resp_r, gen
         self._last_sweep = time.monotonic()  # the zygote killed every descendant before forking
         self._resp_reader = wire.FrameReader(self.wire_limits)
@@ -557,58 +466,6 @@ class Worker:
             self._stop_zygote()
             last = (log.strip().splitlines() or ["no message"])[-1]
             raise SandboxUnavailable(f"the sandbox's zygote did not fork a child: {last}", log=log)
-
-    def _write_child(self, data: bytes, deadline: float) -> None:
-        view = memoryview(data)
-        os.set_blocking(self._req_w, False)
-        while view:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Timeout()
-            _, ready, _ = select.select([], [self._req_w], [], remaining)
-            if not ready:
-                continue
-            try:
-                n = os.write(self._req_w, view[: 1 << 20])
-            except BrokenPipeError:
-                raise _ChildEnded(self._await_death(time.monotonic() + 5)) from None
-            view = view[n:]
-
-    def _await_death(self, deadline: float) -> int | None:
-        gen = self._child_gen
-        while gen not in self._died:
-            try:
-                self._next_ctl(deadline)
-            except (_Timeout, _ZygoteGone):
-                return None
-        return self._died[gen]
-
-    def _read_child(self, deadline: float):
-        """The child's next frame as ``(header, tensors)``; raises _ChildEnded/_Timeout/_ZygoteGone."""
-        while True:
-            payload = self._resp_reader.next_payload()
-            if payload is not None:
-                return wire.unpack_payload(payload, self.wire_limits)
-            if self._child_gen in self._died:
-                raise _ChildEnded(self._died[self._child_gen])
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Timeout()
-            watch = [self._ctl] + ([self._resp_r] if self._resp_r is not None else [])
-            ready, _, _ = select.select(watch, [], [], remaining)
-            if self._ctl in ready:
-                self._pump_ctl()
-            if self._resp_r is not None and self._resp_r in ready:
-                try:
-                    data = os.read(self._resp_r, min(self._resp_reader.wanted(), 1 << 22))
-                except OSError:
-                    data = b""
-                if data:
-                    self._resp_reader.feed(data)
-                else:  # end of file: the child is gone; the zygote reports how
-                    _close_fd(self._resp_r)
-                    self._resp_r = None
-                    raise _ChildEnded(self._await_death(min(deadline, time.monotonic() + 5)))
 
     def _ensure_child(self) -> None:
         if self._child_gen is not None:
@@ -634,14 +491,14 @@ class Worker:
                         self.import_errors = {str(k): v for k, v in errors.items()
                                               if isinstance(v, dict)} if isinstance(errors, dict) else {}
                         return
-            except _Timeout:
+            except DeadlinePassed:
                 problem = {"type": "ImportTimeout",
                            "message": f"importing it took longer than {self.load_timeout_s:g} s",
                            "traceback": ""}
-            except _ChildEnded as ended:
+            except ChildEnded as ended:
                 err = self._death_error(ended.status, "while importing")
                 problem = {"type": type(err).__name__, "message": err.message, "traceback": ""}
-            except (wire.WireError, _ZygoteGone):
+            except (wire.WireError, ZygoteGone):
                 problem = {"type": "WorkerDied", "message": "the worker broke the protocol "
                            "while importing", "traceback": ""}
             self._drop_child()
@@ -711,7 +568,7 @@ class Worker:
                 try:  # a child that died between calls is restarted, not blamed on this call
                     if select.select([self._ctl], [], [], 0)[0]:
                         self._pump_ctl()
-                except _ZygoteGone:
+                except ZygoteGone:
                     self._stop_zygote()
                 if self._child_gen in self._died:
                     self._drop_child()
@@ -724,14 +581,14 @@ class Worker:
             try:
                 self._write_child(frame, deadline)
                 header, out_tensors = self._read_child(deadline)
-            except _Timeout:
+            except DeadlinePassed:
                 self._drop_child()
                 raise CallTimeout(f"{what} did not finish within {timeout:g} s; the worker was "
                                   "killed and restarted") from None
-            except _ChildEnded as ended:
+            except ChildEnded as ended:
                 self._drop_child()
                 raise self._death_error(ended.status, "during the call") from None
-            except _ZygoteGone:
+            except ZygoteGone:
                 self._stop_zygote()
                 raise WorkerDied("the sandbox ended during the call; it will be restarted") from None
             except wire.FrameTooLarge as exc:
@@ -752,7 +609,7 @@ class Worker:
                 self._last_sweep = time.monotonic()
                 try:
                     self._send_ctl({"op": "strays", "gen": self._child_gen})
-                except _ZygoteGone:
+                except ZygoteGone:
                     pass
             return self._result(what, header, out_tensors)
 
