@@ -31,12 +31,20 @@ from autograder.server import store
 log = logging.getLogger(__name__)
 
 
+# One `ast` parse at a time in the server process: CPython 3.11's ast construction run from two
+# threads at once can fail with a spurious "SystemError: AST constructor recursion depth
+# mismatch" (python/cpython#106905). Held by every intake (upload threads, the grading thread)
+# and by quiz scoring (formula answers are parsed with `ast`).
+AST_LOCK = threading.Lock()
+
+
 def read_upload(folder: Path, filename: str, data: bytes) -> Submission:
     """Intake of uploaded bytes by `autograder grade`'s own rules (written to `folder` first)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / filename
     path.write_bytes(data)
-    return load_submission(path)
+    with AST_LOCK:
+        return load_submission(path)
 
 
 POOL_START_S = 120.0  # a spawned grading process imports torch and starts its worker
@@ -98,9 +106,9 @@ class GradingService:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        if self._executor is not None:
+        if self._executor is not None and self._dask is None:
             self._executor.shutdown(wait=False, cancel_futures=True)
-        if self._dask is not None:
+        if self._dask is not None:  # the client's executor has no cancel_futures; closing ends it
             client, cluster = self._dask
             client.close()
             if cluster is not None:

@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from autograder.server import store
 from autograder.server.auth import HTTPProblem, check_csrf, csrf_token, require
 from autograder.server.course import now
+from autograder.server.grader import AST_LOCK
 from quizzes import render
 from quizzes.loader import BankError, load_banks
 from quizzes.model import Bank
@@ -101,7 +102,8 @@ def score_attempt(request: Request, bank: Bank, student: str, answers: dict[str,
     questions, recorded = [], {}
     for n, p in enumerate(presented, 1):
         answer = answers.get(f"q{n}")
-        result = score_presented(p, answer)
+        with AST_LOCK:  # formula answers are parsed with `ast` (see grader.AST_LOCK)
+            result = score_presented(p, answer)
         recorded[p.id] = answer
         item = {"name": f"q{n}", "score": result.score, "max_score": result.max_score,
                 "error": result.error}
