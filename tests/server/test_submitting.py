@@ -81,6 +81,11 @@ def test_deadline_late_penalty_attempt_limit_and_best_or_last(policy_course, tmp
         assert download.headers["content-disposition"] == 'attachment; filename="grades.csv"'
         rows = {r["student"]: r for r in csv.DictReader(io.StringIO(download.text))}
         assert rows["alice"]["late_lab"] == cells[1] and rows["alice"]["open_lab"] == cells[2]
+        canvas = teacher.get("/instructor/canvas.csv")
+        assert canvas.status_code == 200 and canvas.headers["content-type"].startswith("text/csv")
+        assert "alice" in canvas.text
+        summary = teacher.get("/instructor/summary")
+        assert summary.status_code == 200 and "<html" in summary.text.lower()
 
 
 def test_py_and_ipynb_uploads_are_graded(policy_course, tmp_path):
