@@ -47,7 +47,8 @@ def get(url: str, headers: dict | None = None) -> tuple[int, str]:
 
 def post(url: str, fields: list[tuple[str, str]], headers: dict | None = None) -> tuple[int, str]:
     data = urllib.parse.urlencode(fields).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+    form = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+    req = urllib.request.Request(url, data=data, headers=form)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.read().decode("utf-8")

@@ -92,7 +92,8 @@ def test_take_tiny_quiz_in_chromium(base_url):
             assert page.locator("#max").inner_text() == "7"  # 2 + 1 + 1 + 1 + 1 + 1
             per_question = {
                 qid: page.locator(f"#result-{qid}").get_attribute("data-score")
-                for qid in ("tiny-single", "tiny-multiple", "tiny-truefalse", "tiny-numeric", "tiny-text", "tiny-matching")
+                for qid in ("tiny-single", "tiny-multiple", "tiny-truefalse", "tiny-numeric", "tiny-text",
+                            "tiny-matching")
             }
             assert per_question == {"tiny-single": "2", "tiny-multiple": "0", "tiny-truefalse": "0",
                                     "tiny-numeric": "1", "tiny-text": "1", "tiny-matching": "0.5"}
