@@ -21,8 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-
+from autograder import templating
 from autograder.csv_cells import SafeWriter
 from autograder.gradebook import Gradebook, SubmissionRow
 
@@ -30,13 +29,6 @@ CSV_COLUMNS = ["student", "score", "max_score", "percent", "status", "graded_at"
 CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 QUIZ_PREFIX = "quiz:"
 
-_ENV = Environment(
-    loader=PackageLoader("autograder", "templates"),
-    undefined=StrictUndefined,
-    autoescape=True,  # every value in the summary comes from student-controlled data somewhere
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 def number(value: float | None) -> str:
@@ -339,7 +331,7 @@ def class_summary_html(gradebook: Gradebook, path: Path | str, *, title: str = "
     SimilarityReport, its flagged pairs and clusters). Returns the statistics."""
     stats = class_statistics(gradebook)
     histogram = _histogram_png(stats["percents"]) if stats["percents"] else None
-    html = _ENV.get_template("class_summary.html.j2").render(
+    html = templating.HTML.get_template("class_summary.html.j2").render(
         title=title, stats=stats, histogram=histogram,
         mistakes=stats["mistakes"][:top_mistakes], number=number, similarity=similarity,
     )

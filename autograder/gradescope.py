@@ -23,12 +23,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
-
-from autograder import __version__
+from autograder import __version__, templating
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 COURSE_FILES = ("pyproject.toml", "README.md", "grading.yaml")
 COURSE_FOLDERS = ("autograder", "reference", "exercises")
 SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
@@ -97,9 +94,7 @@ def course_files(project_root: Path = PROJECT_ROOT) -> list[Path]:
 
 
 def _render(template: str, **values: object) -> str:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.get_template(template).render(grader_version=__version__, **values)
+    return templating.CODE.get_template(template).render(grader_version=__version__, **values)
 
 
 def _add(archive: zipfile.ZipFile, name: str, data: bytes, mode: int = REGULAR) -> None:

@@ -123,7 +123,7 @@ def notebook_module(text: str, name: str) -> tuple[str, list[str]]:
 
     facts = [_own_import_reads(s.node, statement_facts(s.node, "annotations" in future)) for s in statements]
     needed = needs(facts, list(QUALNAMES))
-    last_good = {n: s.cell for s, f in zip(statements, facts) for n in f.binds if n in QUALNAMES}
+    last_good = {n: s.cell for s, f in zip(statements, facts, strict=True) for n in f.binds if n in QUALNAMES}
     broken_now = {n: why for n, (cell, why) in broken.items() if cell > last_good.get(n, 0)}
 
     header = [f"# Graded from {name}: the statements the graded functions need, each run on its own",
@@ -138,7 +138,7 @@ def notebook_module(text: str, name: str) -> tuple[str, list[str]]:
     # Between the header and the body: the runtime line, then a plain line for the jump to
     # start from (a jump may not start at a loop's first line)
     first_line = len(header) + 3
-    for index, (statement, fact) in enumerate(zip(statements, facts)):
+    for index, (statement, fact) in enumerate(zip(statements, facts, strict=True)):
         users = needed.get(index)
         node = statement.node
         package = unavailable_package(node, OWN_MODULES)
@@ -175,5 +175,7 @@ def notebook_module(text: str, name: str) -> tuple[str, list[str]]:
     end = first_line + len(body)
     runtime = (f"__import__({RUNTIME_MODULE!r}).run(globals(), {plan!r}, {graded!r}, "
                f"{broken_now!r}, {end})")
-    source = "\n".join(header + [runtime, f"__import__({RUNTIME_MODULE!r})  # continues at the end"] + body + [f"__import__({RUNTIME_MODULE!r})  # the end"]) + "\n"
+    lines = [*header, runtime, f"__import__({RUNTIME_MODULE!r})  # continues at the end", *body,
+             f"__import__({RUNTIME_MODULE!r})  # the end"]
+    source = "\n".join(lines) + "\n"
     return source, notes

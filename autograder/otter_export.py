@@ -24,16 +24,14 @@ import re
 import zipfile
 from pathlib import Path
 
-import jinja2
 import nbformat
 
-from autograder import __version__
+from autograder import __version__, templating
 from autograder.contract import public_functions
 from autograder.course import OtterAssignment, load_course
 from autograder.import_closure import import_closure
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 # What the runner imports first; with what the lab's checks import, the closure is shipped as
 # nlpt_checks/<name>.py with imports rewritten (import_closure.py).
 RUNNER_IMPORTS = ("impl",)
@@ -46,9 +44,7 @@ class ExportError(ValueError):
 
 
 def _render(template: str, **values: object) -> str:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.get_template(template).render(grader_version=__version__, **values)
+    return templating.CODE.get_template(template).render(grader_version=__version__, **values)
 
 
 def lab_keys() -> list[str]:

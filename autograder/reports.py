@@ -2,62 +2,18 @@
 from __future__ import annotations
 
 import base64
-import html
 import io
-import re
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from autograder import templating
 from autograder.result_types import GradeResult
 from autograder.results import case_output
-from autograder.student_text import rich_name, rich_text, storable, terminal_text
-
-_ENV = Environment(
-    loader=PackageLoader("autograder", "templates"),
-    undefined=StrictUndefined,
-    autoescape=select_autoescape(["html", "html.j2"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-
-class _Fenced(str):
-    """A code block :func:`_markdown_fence` built: already safe, printed as it is."""
-
-
-def _markdown_inline(value: Any) -> Any:
-    """Every value the Markdown report prints is student text until shown otherwise: HTML,
-    table pipes and terminal controls are escaped (a `<script>` name stays text)."""
-    if isinstance(value, _Fenced):
-        return value
-    text = html.escape(terminal_text(storable(value), keep_newlines=False), quote=False)
-    return text.replace("|", "\\|").replace("`", "\\`")
-
-
-def _markdown_fence(text: str, indent: int = 0) -> _Fenced:
-    """`text` as a fenced code block whose fence is longer than any backtick run inside it,
-    so a student message cannot close the block early (and inside it HTML is inert)."""
-    text = terminal_text(storable(text))
-    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
-    pad = " " * indent
-    body = "\n".join(pad + line for line in text.splitlines() or [""])
-    return _Fenced(f"{fence}\n{body}\n{pad}{fence}")
-
-
-_MD_ENV = Environment(
-    loader=PackageLoader("autograder", "templates"),
-    undefined=StrictUndefined,
-    autoescape=False,
-    finalize=_markdown_inline,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_MD_ENV.filters["fence"] = _markdown_fence
+from autograder.student_text import rich_name, rich_text
 
 
 def print_table(result: GradeResult, console: Console | None = None) -> None:
@@ -132,7 +88,7 @@ def _view(result: GradeResult, with_images: bool) -> dict[str, Any]:
 
 def render_report(result: GradeResult, fmt: str) -> str:
     """`fmt` is "html" or "md"."""
-    template = (_ENV if fmt == "html" else _MD_ENV).get_template(f"report.{fmt}.j2")
+    template = (templating.HTML if fmt == "html" else templating.MARKDOWN).get_template(f"report.{fmt}.j2")
     return template.render(**_view(result, with_images=(fmt == "html")))
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, Field
 
+from autograder import templating
 from autograder.similarity.cluster import clusters
 from autograder.similarity.run import SimilarityRun
 
@@ -90,15 +90,13 @@ def side_by_side(run: SimilarityRun, pair: Pair, threshold: float) -> list[dict]
     return sections, len(strong) - len(sections)
 
 
-_ENV = Environment(loader=PackageLoader("autograder", "templates"), undefined=StrictUndefined,
-                   autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
 
 
 def render_html(run: SimilarityRun, report: SimilarityReport, *, title: str = "Similarity") -> str:
     flagged = [p for p in report.pairs if p.flagged]
     shown = flagged[:MAX_PAIRS_SHOWN]
     details = [(p, *side_by_side(run, p, report.threshold)) for p in shown]
-    return _ENV.get_template("similarity.html.j2").render(
+    return templating.HTML.get_template("similarity.html.j2").render(
         title=title, report=report, flagged=flagged, details=details, notes=run.notes,
         more=len(flagged) - len(shown),
     )
