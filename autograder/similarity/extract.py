@@ -55,12 +55,38 @@ def _local_module(dotted: str | None, modules: dict[str, str]) -> str | None:
     return dotted if dotted in modules else None
 
 
+# Deeper than this, code is not analysed: the normaliser recurses about twice per level, so at
+# Python's default recursion limit it fails near 500 levels. A fixed bound gives the same outcome
+# whatever limit the process runs under; real code stays far below it.
+MAX_NESTING = 200
+
+
+def nesting(tree: ast.AST) -> int:
+    """The depth of a syntax tree, walked without recursion."""
+    deepest, pending = 0, [(tree, 1)]
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def source_nesting(source: str) -> int:
+    """:func:`nesting` of `source` (0 when it does not parse: parse_modules notes that)."""
+    try:
+        return nesting(ast.parse(source))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return 0
+
+
 def parse_modules(modules: dict[str, str]) -> tuple[dict[str, ParsedModule], list[str]]:
     """Parse every module of a submission; a module that does not parse is noted and left out."""
     parsed, notes, trees = {}, [], {}
     for name, source in modules.items():
         try:  # a notebook or a single .py serves every module: parse its source once
             tree = trees[source] if source in trees else trees.setdefault(source, ast.parse(source))
+            if nesting(tree) > MAX_NESTING:
+                raise RecursionError(f"deeper than {MAX_NESTING} levels")
         except (SyntaxError, ValueError, RecursionError) as exc:  # ValueError: null bytes in the source
             line = getattr(exc, "lineno", None)
             why = "nested too deeply to parse" if isinstance(exc, RecursionError) else exc.__class__.__name__

@@ -21,6 +21,7 @@ from autograder.similarity.compare import (
     ClassComparison,
     compare_class,
 )
+from autograder.similarity.extract import MAX_NESTING, source_nesting
 from autograder.similarity.prints import (
     SubmissionPrints,
     starter_hashes,
@@ -45,9 +46,12 @@ class Unanalysable(Exception):
 
 def prints_of(path: str) -> SubmissionPrints:
     """Fingerprint one submission (runs in a pool process)."""
+    modules = load_submission(Path(path)).modules
+    if any(source_nesting(source) > MAX_NESTING for source in set(modules.values())):
+        raise Unanalysable("code nested too deeply to analyse")
     try:
-        return submission_prints(load_submission(Path(path)).modules)
-    except RecursionError:  # an expression thousands of levels deep: the AST walk cannot follow
+        return submission_prints(modules)
+    except RecursionError:  # a limit lower than the default: the AST walk cannot follow
         raise Unanalysable("code nested too deeply to analyse") from None
 
 
