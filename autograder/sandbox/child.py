@@ -28,7 +28,7 @@ from autograder.sandbox import fences, wire
 from autograder.sandbox.forbidden import GUARD, OpFence, install_guards
 
 OP_FENCE = OpFence()
-MEMORY_EXIT = 87          # C's exit status when it ran out of memory outside the student's code
+MEMORY_EXIT = wire.MEMORY_EXIT  # out of memory outside the student's code (the trusted side reads it)
 PROTOCOL_FD_BASE = 1000   # C's protocol fds live at and above this number
 PR_SET_PDEATHSIG = 1
 _NOT_IMPLEMENTED = "not implemented yet"
@@ -123,7 +123,7 @@ def child_main(req_r: int, resp_w: int, zygote, fork_header: dict) -> None:
 
     sys.dont_write_bytecode = True  # the work dir holds only the student's sources
     import torch
-    torch.set_num_threads(max(1, int(cfg.get("threads", 1))))
+    torch.set_num_threads(max(1, int(cfg.threads)))
     fences.set_limits(cfg)
     server = _ChildServer(rfd, wfd, work, cfg, in_force)
     try:
@@ -140,7 +140,7 @@ def _readable_paths(zygote) -> list[str]:
     """What the child may read: the zygote's Landlock reads, or (bubblewrap, whose file system
     holds only what the sandbox shows) every top-level directory."""
     if zygote.landlock:
-        return list(zygote.config["landlock"]["read"])
+        return list(zygote.config.landlock_read)
     if zygote.pid_namespace:
         return [f"/{name}" for name in sorted(os.listdir("/")) if name != "proc"]
     return []
@@ -162,18 +162,18 @@ def _safe_str(exc: BaseException) -> str:
 
 
 class _ChildServer:
-    def __init__(self, rfd: int, wfd: int, work: str, cfg: dict, in_force: list[str]):
+    def __init__(self, rfd: int, wfd: int, work: str, cfg: wire.WorkerConfig, in_force: list[str]):
         self.rfd, self.wfd, self.work, self.cfg = rfd, wfd, work, cfg
         self.fences = in_force
         self.pid = os.getpid()
-        self.limits = wire.Limits(**cfg.get("wire_limits", {}))
+        self.limits = cfg.wire_limits
         self.modules: dict[str, types.ModuleType] = {}
         self.import_errors: dict[str, dict] = {}
         self.forbidden: dict[str, list[str]] = {}
         self.refused_ops: dict[str, dict] = {}
-        self.max_output = int(cfg.get("max_output_bytes", 64 << 10))
-        self.max_file = cfg.get("max_file_bytes")
-        self.cpu_s = cfg.get("cpu_s")
+        self.max_output = int(cfg.max_output_bytes)
+        self.max_file = cfg.max_file_bytes
+        self.cpu_s = cfg.cpu_s
 
     def send(self, header: dict, tensors=None) -> None:
         try:
@@ -204,8 +204,8 @@ class _ChildServer:
     def load(self, header: dict) -> None:
         sources: dict = header.get("modules", {})
         skip: dict = header.get("skip", {})
-        if self.cfg.get("cuda_memory_bytes"):  # before any student code could allocate
-            note = fences.limit_cuda_memory(self.cfg["cuda_memory_bytes"])
+        if self.cfg.cuda_memory_bytes:  # before any student code could allocate
+            note = fences.limit_cuda_memory(self.cfg.cuda_memory_bytes)
             self.fences.append(note or "no CUDA device: CUDA memory limit not needed")
         self.forbidden = {m: list(v) for m, v in header.get("forbidden", {}).items()}
         install_guards(sorted({api for apis in self.forbidden.values() for api in apis}))
@@ -342,7 +342,7 @@ class _ChildServer:
                                   "bytes")
         elif isinstance(failure, MemoryError):
             reply["memory"] = "MemoryError: the call ran out of memory (memory limit " \
-                              f"{self.cfg.get('memory_bytes')} bytes)"
+                              f"{self.cfg.memory_bytes} bytes)"
         elif failure is not None:
             message = _safe_str(failure)
             if isinstance(failure, NotImplementedError) and _NOT_IMPLEMENTED in message.lower():

@@ -16,7 +16,6 @@ the *thread* that started the worker exits: start workers from a long-lived thre
 """
 from __future__ import annotations
 
-import json
 import keyword
 import os
 import select
@@ -292,16 +291,14 @@ class Worker(ZygoteChannels):
         self._dirs = [stage]
         _stage_worker_code(Path(stage) / "code")
         self._marks = StrayMarks(set())
-        config = {
-            "threads": self.threads, "memory_bytes": self.memory_bytes,
-            "data_bytes": self.data_bytes, "cpu_s": self.cpu_s,
-            "max_processes": self.max_processes, "max_open_files": self.max_open_files,
-            "max_file_bytes": self.max_file_bytes, "max_output_bytes": self.max_output_bytes,
-            "cuda_memory_bytes": self.cuda_memory_bytes,
-            "forbidden_apis": sorted({a for apis in self.forbidden.values() for a in apis}),
-            "wire_limits": {k: getattr(self.wire_limits, k)
-                            for k in wire.Limits.__dataclass_fields__},
-        }
+        config = dict(
+            threads=self.threads, memory_bytes=self.memory_bytes, data_bytes=self.data_bytes,
+            cpu_s=self.cpu_s, max_processes=self.max_processes, max_open_files=self.max_open_files,
+            max_file_bytes=self.max_file_bytes, max_output_bytes=self.max_output_bytes,
+            cuda_memory_bytes=self.cuda_memory_bytes,
+            forbidden_apis=tuple(sorted({a for apis in self.forbidden.values() for a in apis})),
+            wire_limits=self.wire_limits,
+        )  # the keyword arguments of wire.WorkerConfig
         sys_path = list(layout.sys_path)
         user = None
         if self.mode == "bubblewrap":
@@ -320,8 +317,7 @@ class Worker(ZygoteChannels):
             prefix = []
             config.update(scratch=scratch, pid_namespace=False, parent_pid=os.getpid())
             if self.landlock:
-                config["landlock"] = {"read": list(_SYSTEM_READ_PATHS) + list(layout.roots)
-                                      + [os.path.join(stage, "code")]}
+                config["landlock_read"] = (*_SYSTEM_READ_PATHS, *layout.roots, os.path.join(stage, "code"))
             user = own_uid_for_worker([layout.executable] + sys_path[1:]) if self.own_uid else None
             if user is not None:
                 os.chmod(stage, 0o755)
@@ -337,7 +333,7 @@ class Worker(ZygoteChannels):
             env = worker_environment(self.threads, scratch)
             cwd = scratch
         boot = boot_line(sys_path, "from autograder.sandbox.zygote import main; main()")
-        cmd = prefix + [layout.executable, "-I", "-S", "-c", boot, json.dumps(config)]
+        cmd = prefix + [layout.executable, "-I", "-S", "-c", boot, wire.WorkerConfig(**config).to_json()]
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._log = tempfile.TemporaryFile(prefix="autograder-worker-log-")

@@ -41,7 +41,7 @@ def _libc():
     return libc
 
 
-def set_limits(cfg: dict) -> None:
+def set_limits(cfg) -> None:  # cfg: a wire.WorkerConfig (not imported here: fences stands alone)
     """The rlimits of a submission child (memory, files, output, processes; core dumps off)."""
     def setlimit(which, value):
         if value is None:
@@ -56,12 +56,12 @@ def set_limits(cfg: dict) -> None:
             pass
 
     setlimit(resource.RLIMIT_CORE, 0)
-    setlimit(resource.RLIMIT_AS, cfg.get("memory_bytes"))
-    setlimit(resource.RLIMIT_DATA, cfg.get("data_bytes"))
-    setlimit(resource.RLIMIT_NOFILE, cfg.get("max_open_files"))
-    setlimit(resource.RLIMIT_FSIZE, cfg.get("max_file_bytes"))
-    if cfg.get("max_processes") and os.geteuid() != 0:  # root ignores RLIMIT_NPROC anyway
-        setlimit(resource.RLIMIT_NPROC, cfg["max_processes"])
+    setlimit(resource.RLIMIT_AS, cfg.memory_bytes)
+    setlimit(resource.RLIMIT_DATA, cfg.data_bytes)
+    setlimit(resource.RLIMIT_NOFILE, cfg.max_open_files)
+    setlimit(resource.RLIMIT_FSIZE, cfg.max_file_bytes)
+    if cfg.max_processes and os.geteuid() != 0:  # root ignores RLIMIT_NPROC anyway
+        setlimit(resource.RLIMIT_NPROC, cfg.max_processes)
 
 
 # ------------------------------------------------------------------------------------------

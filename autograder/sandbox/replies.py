@@ -22,8 +22,6 @@ from autograder.sandbox.errors import (
     WorkerDied,
 )
 
-MEMORY_EXIT = 87  # mirrors child.MEMORY_EXIT (not imported: child.py is for the inside)
-
 
 @dataclass(frozen=True)
 class CallResult:
@@ -88,7 +86,7 @@ def death_error(status: int | None, when: str, *, memory_bytes: int | None, cpu_
         return WorkerDied(f"the worker ended {when} (exit status unknown); it was restarted")
     if os.WIFEXITED(status):
         code = os.WEXITSTATUS(status)
-        if code == MEMORY_EXIT:
+        if code == wire.MEMORY_EXIT:
             return MemoryLimit(f"the worker ran out of memory {when} (memory limit "
                                f"{memory_bytes} bytes)")
         return WorkerDied(f"the worker exited with status {code} {when} (sys.exit?)",

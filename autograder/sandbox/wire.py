@@ -73,6 +73,49 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
+# The submission child's exit status when it ran out of memory outside the student's code
+# (the child exits with it, the trusted side reads it).
+MEMORY_EXIT = 87
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What the trusted side tells the zygote when it starts it: the one JSON argument of its
+    command line (:meth:`to_json`), read back with :meth:`from_json`. Both sides use this type,
+    so a key cannot be spelled two ways."""
+
+    scratch: str                            # the worker's writable folder (/tmp in bubblewrap)
+    pid_namespace: bool                     # bubblewrap gave it a PID namespace
+    threads: int = 1
+    memory_bytes: int | None = None         # RLIMIT_AS
+    data_bytes: int | None = None           # RLIMIT_DATA
+    cpu_s: float | None = None              # CPU seconds of one call
+    max_processes: int | None = None
+    max_open_files: int | None = None
+    max_file_bytes: int | None = None
+    max_output_bytes: int = 64 << 10        # captured prints of one call
+    cuda_memory_bytes: int | None = None    # the CUDA allocator's cap per device
+    forbidden_apis: tuple[str, ...] = ()    # every module's, guarded from the start
+    wire_limits: Limits = DEFAULT_LIMITS
+    parent_pid: int | None = None           # rlimits mode: die with the trusted process
+    landlock_read: tuple[str, ...] | None = None  # rlimits mode: what Landlock lets it read
+    own_uid: bool = False                   # it runs under an unprivileged uid of its own
+    drop_capabilities: bool = False         # it runs as root: drop every capability
+
+    def to_json(self) -> str:
+        import dataclasses
+
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerConfig:
+        data = json.loads(text)
+        data["wire_limits"] = Limits(**data.get("wire_limits", {}))
+        data["forbidden_apis"] = tuple(data.get("forbidden_apis", ()))
+        if data.get("landlock_read") is not None:
+            data["landlock_read"] = tuple(data["landlock_read"])
+        return cls(**data)
+
 
 class WireError(Exception):
     """A malformed or out-of-bounds message."""

@@ -28,7 +28,6 @@ by the descendant walk (and C's seccomp filter keeps every process of C in C's s
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import select
 import signal
@@ -119,10 +118,10 @@ def descendants(pid: int) -> list[int]:
 # ------------------------------------------------------------------------------------------
 
 class _Zygote:
-    def __init__(self, config: dict):
+    def __init__(self, config: wire.WorkerConfig):
         self.config = config
-        self.pid_namespace = bool(config.get("pid_namespace"))
-        self.scratch = config["scratch"]
+        self.pid_namespace = config.pid_namespace
+        self.scratch = config.scratch
         self.child_pid: int | None = None
         self.child_gen: int | None = None
         self.killing = False
@@ -211,9 +210,9 @@ class _Zygote:
         os.dup2(null, 0)
         os.dup2(2, 1)  # our own diagnostics go to the trusted side's log file
         os.close(null)
-        if cfg.get("parent_pid"):
+        if cfg.parent_pid:
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-            if os.getppid() != cfg["parent_pid"]:
+            if os.getppid() != cfg.parent_pid:
                 os._exit(1)
         prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
@@ -225,20 +224,20 @@ class _Zygote:
             importlib.import_module(name)
         wire._tinylm_class()
         _warm_up()
-        install_guards(cfg.get("forbidden_apis", []))
-        OP_FENCE.prepare(cfg.get("forbidden_apis", []))
+        install_guards(list(cfg.forbidden_apis))
+        OP_FENCE.prepare(list(cfg.forbidden_apis))
         guard_thread_start(GUARD)
         import_s = time.monotonic() - started
         self.landlock = 0
         in_force = ["bubblewrap namespaces (user, pid, net, mount, ipc, uts)"] \
             if self.pid_namespace else []
-        if cfg.get("drop_capabilities") and fences.drop_capabilities():
+        if cfg.drop_capabilities and fences.drop_capabilities():
             in_force.append("uid 0 without capabilities")
-        elif os.geteuid() != 0 and cfg.get("own_uid"):
+        elif os.geteuid() != 0 and cfg.own_uid:
             in_force.append(f"unprivileged uid {os.geteuid()} of its own")
-        if cfg.get("landlock"):
+        if cfg.landlock_read:
             os.makedirs(os.path.join(self.scratch, "work"), exist_ok=True)
-            self.landlock = fences.apply_landlock(cfg["landlock"]["read"], [self.scratch])
+            self.landlock = fences.apply_landlock(list(cfg.landlock_read), [self.scratch])
             if self.landlock:
                 in_force.append(f"Landlock ABI {self.landlock} (reads: system and Python only; "
                               "writes: scratch only"
@@ -380,8 +379,7 @@ def _vm_size() -> int:
 
 def main() -> None:
     """Entry point: ``python -I -S -c <boot> <config json>`` (see client.py)."""
-    config = json.loads(sys.argv[1])
-    _Zygote(config).run()
+    _Zygote(wire.WorkerConfig.from_json(sys.argv[1])).run()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -266,3 +266,20 @@ def test_error_paths_name_dict_keys_and_positions():
         encode_value([{(1, frozenset({2})): 0}])
     with pytest.raises(RefusedType, match=r"at \[0\]\['w'\]\[2\]"):
         encode_value([{"w": [1, 2, {3}]}])
+
+
+def test_the_worker_config_round_trips_and_refuses_an_unknown_key():
+    """One typed config for both sides of the zygote's command line: what the client writes is
+    what the zygote reads, and a key spelled another way is an error, not a silent default."""
+    import json
+
+    from autograder.sandbox.wire import Limits, WorkerConfig
+
+    config = WorkerConfig(scratch="/tmp", pid_namespace=True, threads=2, memory_bytes=1 << 30,
+                          forbidden_apis=("torch.softmax",), wire_limits=Limits(max_depth=9),
+                          landlock_read=("/usr", "/opt/worker"))
+    assert WorkerConfig.from_json(config.to_json()) == config
+    data = json.loads(config.to_json())
+    data["memroy_bytes"] = data.pop("memory_bytes")
+    with pytest.raises(TypeError, match="memroy_bytes"):
+        WorkerConfig.from_json(json.dumps(data))
