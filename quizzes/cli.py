@@ -68,6 +68,11 @@ def main(ctx: click.Context, banks_dir: Path) -> None:
     quiz take attention                         practise in the terminal
     quiz render attention --format html -o q.html --student alice
     quiz score responses.csv --out scores.json --gradebook grades.sqlite
+
+    \b
+    Exit codes: 0 done, 1 an internal error (traceback saved to a file; quiz score: rows were
+    skipped), 2 bad usage, a broken bank or responses file, or an output path that cannot be
+    written (checked before any work).
     """
     ctx.obj = State(banks_dir)
 
