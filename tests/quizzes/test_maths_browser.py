@@ -7,34 +7,17 @@ missing browser is a failure.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from quizzes.loader import DEFAULT_BANKS, load_banks
 from quizzes.render import markdown_inline_html, render
 
-CHROMIUM = Path("/usr/bin/chromium")
-
 
 @pytest.fixture
-def page():
-    missing = [] if CHROMIUM.exists() else [str(CHROMIUM)]
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing.append("playwright")
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser test needs {', '.join(missing)}")
-        pytest.skip(f"browser test needs {', '.join(missing)}")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+def page(chromium):
+    page = chromium.new_page()  # chromium: tests/conftest.py
+    yield page
+    page.close()
 
 
 def test_quiz_page_maths_is_laid_out_by_the_browser(page):
