@@ -10,6 +10,7 @@ import textwrap
 import time
 
 import pytest
+from process_probe import pids_with, wait_until
 
 from autograder.sandbox import Worker
 
@@ -29,26 +30,8 @@ SLEEPER = textwrap.dedent('''
 ''')
 
 
-def _pids_with(marker: str) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as fh:
-                    if marker.encode() in fh.read():
-                        found.append(int(name))
-            except OSError:
-                continue
-    return found
 
 
-def _wait(predicate, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_strays_of_a_dead_zygote_are_killed_by_session():
@@ -57,8 +40,8 @@ def test_strays_of_a_dead_zygote_are_killed_by_session():
     try:
         worker.load_submission({"decoding": SLEEPER})
         session = worker.call("decoding", "spawn", (marker,))
-        assert _wait(lambda: bool(_pids_with(marker)))
-        (pid,) = _pids_with(marker)
+        assert wait_until(lambda: bool(pids_with(marker)))
+        (pid,) = pids_with(marker)
         assert os.getsid(pid) == session  # setsid was refused
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             assert fh.read().split(b"\0")[-2] == b"kept"
@@ -66,7 +49,7 @@ def test_strays_of_a_dead_zygote_are_killed_by_session():
         worker._proc.wait(timeout=10)
     finally:
         worker.close()
-    assert _wait(lambda: not _pids_with(marker)), "a process of the submission survived"
+    assert wait_until(lambda: not pids_with(marker)), "a process of the submission survived"
 
 
 @pytest.mark.parametrize("name", ["AUTOGRADER_SANDBOX_TOKEN"])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from process_probe import pids_with, wait_until
 
 from autograder.sandbox import (
     CallTimeout,
@@ -272,26 +273,8 @@ def test_output_is_captured_bounded_and_limited(worker):
     assert worker.call("m", "chatty", (1,)) == 1
 
 
-def _marked_pids(marker: str) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as fh:
-                    if marker.encode() in fh.read():
-                        found.append(int(name))
-            except OSError:
-                pass
-    return found
 
 
-def _wait_for(predicate, seconds=10.0):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 DAEMON = src("""
@@ -330,8 +313,8 @@ def test_daemon_started_in_a_call_does_not_survive_it(worker, tmp_path):
     worker.load_submission({"decoding": DAEMON})
     killed = worker.strays_killed
     assert worker.call("decoding", "spawn_daemon", (marker, str(heartbeat))) is True
-    assert _wait_for(lambda: not _marked_pids(marker)), "the daemon outlived its call"
-    assert _wait_for(lambda: worker.call("decoding", "spawn_daemon", (marker, "/dev/null"))
+    assert wait_until(lambda: not pids_with(marker)), "the daemon outlived its call"
+    assert wait_until(lambda: worker.call("decoding", "spawn_daemon", (marker, "/dev/null"))
                      and worker.strays_killed >= killed + 1)
 
 
@@ -353,10 +336,10 @@ def test_child_left_by_a_call_dies_after_a_later_call(worker):
     marker = f"autograder-test-lingerer-{os.getpid()}-{time.monotonic_ns()}"
     worker.load_submission({"decoding": LINGERER})
     assert worker.call("decoding", "spawn_child", (marker,)) is True
-    assert _wait_for(lambda: _marked_pids(marker)), "the child never started"
+    assert wait_until(lambda: pids_with(marker)), "the child never started"
     time.sleep(0.15)                             # past the sweep interval
     worker.call("decoding", "noop")
-    assert _wait_for(lambda: not _marked_pids(marker), seconds=5), "the call's child outlived a later call"
+    assert wait_until(lambda: not pids_with(marker), seconds=5), "the call's child outlived a later call"
 
 
 def test_daemon_started_at_import_dies_with_the_worker(tmp_path):
@@ -367,10 +350,10 @@ def test_daemon_started_at_import_dies_with_the_worker(tmp_path):
     for mode in MODES:  # rlimits without Landlock: the weakest fence must still kill daemons
         with Worker(mode, landlock=False) as w:
             assert w.load_submission({"decoding": module}) == {}
-            assert _wait_for(lambda: _marked_pids(marker)), "the daemon never started"
+            assert wait_until(lambda: pids_with(marker)), "the daemon never started"
             if mode == "rlimits":  # shares the host's /tmp: the heartbeat is visible
-                assert _wait_for(lambda: heartbeat.exists())
-        assert _wait_for(lambda: not _marked_pids(marker)), f"daemon survived close() ({mode})"
+                assert wait_until(lambda: heartbeat.exists())
+        assert wait_until(lambda: not pids_with(marker)), f"daemon survived close() ({mode})"
         if heartbeat.exists():
             size = heartbeat.stat().st_size
             time.sleep(0.3)
