@@ -10,9 +10,6 @@ import click
 from quizzes.cli_state import QuizUsageError, group_state
 from quizzes.cli_support import prepare_file
 
-_state = group_state
-_usage_error = QuizUsageError
-
 
 @click.command("export")
 @click.argument("topics", nargs=-1)
@@ -48,10 +45,10 @@ def export_cmd(ctx: click.Context, topics: tuple[str, ...], gift_out: Path | Non
     prepare_file(gift_out, "--gift")
     prepare_file(qti_out, "--qti")
     prepare_file(moodle_xml_out, "--moodle-xml")
-    state = _state(ctx)
+    state = group_state(ctx)
     banks = [state.bank(t) for t in topics] if topics else list(state.banks().values())
     if not banks:
-        raise _usage_error(f"no banks to export in {state.banks_dir}")
+        raise QuizUsageError(f"no banks to export in {state.banks_dir}")
     warnings: list[str] = []
     if gift_out is not None:
         gift = export_gift(banks, ordering=ordering)  # type: ignore[arg-type]
@@ -95,7 +92,7 @@ def stats_cmd(ctx: click.Context, responses: Path, html_out: Path | None, quiz: 
     from quizzes import stats
 
     prepare_file(html_out, "--html")
-    state = _state(ctx)
+    state = group_state(ctx)
     resolver = None
     if responses.suffix.lower() == ".json":
         try:
@@ -105,7 +102,7 @@ def stats_cmd(ctx: click.Context, responses: Path, html_out: Path | None, quiz: 
     try:
         result = stats.analyse(stats.load_responses(responses, quiz=quiz, choices=resolver))
     except stats.ResponsesError as exc:
-        raise _usage_error(str(exc)) from None
+        raise QuizUsageError(str(exc)) from None
     stats.print_report(result)
     if html_out is not None:
         html_out.write_text(stats.render_html(result, title=f"Item analysis: {responses.name}"), encoding="utf-8")
@@ -143,7 +140,7 @@ def serve_cmd(ctx: click.Context, host: str, port: int, student: str | None, stu
             "practise in the terminal with `quiz take TOPIC` or in the lab notebooks") from None
     if student is not None and not STUDENT_ID.match(student):
         raise click.BadParameter("expected 1-64 letters, digits or ._@+-", param_hint="--student")
-    config = ServeConfig(banks_dir=banks_dir or _state(ctx).banks_dir, student=student,
+    config = ServeConfig(banks_dir=banks_dir or group_state(ctx).banks_dir, student=student,
                          student_header=student_header)
     try:
         server = make_server(host, port, config, verbose=not quiet)
@@ -151,9 +148,9 @@ def serve_cmd(ctx: click.Context, host: str, port: int, student: str | None, stu
         raise click.ClickException(f"quiz serve needs {exc.name}, which is not installed here "
                                    "(pip install -e . in the course project)") from None
     except BankError as exc:
-        raise _usage_error("invalid quiz bank(s):\n" + "\n".join(exc.messages)) from None
+        raise QuizUsageError("invalid quiz bank(s):\n" + "\n".join(exc.messages)) from None
     except OSError as exc:
-        raise _usage_error(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise QuizUsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound_host, bound_port = server.server_address[:2]
     click.echo(f"Serving quizzes from {config.banks_dir} on http://{bound_host}:{bound_port}/ "
                "(Ctrl-C to stop)", err=True)
@@ -181,10 +178,10 @@ def audit_cmd(ctx: click.Context, topics: tuple[str, ...], students: int) -> Non
     from quizzes.cli_support import EXIT_USAGE
     from quizzes.cue_audit import audit_banks, print_audit
 
-    state = _state(ctx)
+    state = group_state(ctx)
     banks = {t: state.bank(t) for t in topics} if topics else state.banks()
     if not banks:
-        raise _usage_error(f"no banks to audit in {state.banks_dir}")
+        raise QuizUsageError(f"no banks to audit in {state.banks_dir}")
     audits, overall = audit_banks(banks, students)
     if not print_audit(audits, overall, Console()):
         ctx.exit(EXIT_USAGE)
