@@ -8,6 +8,7 @@ grades, and one running another version of the grader refuses instead of grading
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import traceback
 from dataclasses import dataclass
@@ -74,6 +75,34 @@ def init_process(setup: GradingSetup) -> None:
         worker.close()
     _PROCESS_STATE.update(setup=setup, config=load_config(path), config_path=path,
                           cache=ReferenceCache())
+
+
+def warm_process(setup: GradingSetup) -> None:
+    """Pool initializer of a long-lived server: besides `init_process`, start this process's
+    sandbox worker and import the grading stack (pytest, the plugin) now, so the first upload
+    after a start is graded as fast as the hundredth. Never raises: a machine that cannot
+    grade says so on the first job, where the upload records the reason."""
+    try:
+        init_process(setup)
+        from autograder.workers import worker_from_config
+
+        workers = _PROCESS_STATE.setdefault("workers", [])
+        if not workers:
+            workers.append(worker_from_config(_PROCESS_STATE["config"]).start(wait=False))
+        import autograder.grading  # noqa: F401 - the import is the warm-up (pytest, suites' plugin)
+
+        workers[0].start(wait=True)
+    except Exception:  # noqa: BLE001 - reported by the first job instead (see grade_group_job)
+        for worker in _PROCESS_STATE.pop("workers", []):  # the first job starts afresh
+            try:
+                worker.close()
+            except Exception:  # noqa: BLE001 - a worker that never started has nothing to close
+                pass
+
+
+def process_id() -> int:
+    """A no-op job: handing one to each pool process makes the pool spawn (and warm) them all."""
+    return os.getpid()
 
 
 def grade_group_job(entries: list[tuple[Submission, str]], seed: int,

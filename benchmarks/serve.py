@@ -2,10 +2,11 @@
 quiz posts arrive at once while those uploads are being graded.
 
 Starts a real `autograder serve` (its own process, `--jobs` grading processes), issues tokens
-with `autograder tokens`, and checks that none is lost and none duplicated: 40 uploads graded
-into 40 gradebook rows, 200 quiz attempts answered and recorded once each. Prints p50/p95 of
-upload-to-grade and of quiz post latency, and the ratio of the upload-to-grade p95 to one warm
-`autograder grade` of the same submission (the second of two runs), measured in this run.
+with `autograder tokens`, waits until /healthz says the grading processes are warm, and checks
+that none is lost and none duplicated: 40 uploads graded into 40 gradebook rows, 200 quiz
+attempts answered and recorded once each. Prints p50/p95 of upload-to-grade and of quiz post
+latency, and the ratio of the upload-to-grade p95 to one warm `autograder grade` of the same
+submission (the second of two runs), measured in this run.
 Target on 2 cores: p95 upload-to-grade <= 3x the warm single grade, every quiz post answered.
 
     python benchmarks/serve.py [--students 40] [--quiz-posts 200] [--jobs 2]
@@ -90,13 +91,14 @@ def start_server(scratch: Path, students: list[str], jobs: int) -> tuple[subproc
     while time.monotonic() < deadline:
         if server.poll() is not None:
             sys.exit(f"autograder serve exited:\n{(scratch / 'serve.log').read_text()}")
-        try:
-            httpx.get(base + "/login-needed", timeout=2)
-            return server, base, tokens
+        try:  # up, and its grading processes warm (a class's server has been up for hours)
+            if httpx.get(base + "/healthz", timeout=2).json()["grading"] == "ready":
+                return server, base, tokens
         except httpx.TransportError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     os.killpg(server.pid, signal.SIGKILL)
-    sys.exit(f"autograder serve did not answer within {START_TIMEOUT_S} s")
+    sys.exit(f"autograder serve was not up and warm within {START_TIMEOUT_S} s")
 
 
 async def upload_and_wait(client: httpx.AsyncClient, token: str, data: bytes) -> tuple[int, float]:

@@ -72,6 +72,7 @@ def _routes(practice: bool) -> list:
         Route("/login", pages.login),
         Route("/logout", pages.logout, methods=["POST"]),
         Route("/login-needed", pages.login_needed),
+        Route("/healthz", pages.health),
         Route("/submit", pages.submit_form, methods=["POST"]),
         Route("/submissions/{id:int}", pages.submission),
         Route("/submissions/{id:int}/report", pages.report),

@@ -25,7 +25,7 @@ from autograder.config import load_config
 from autograder.fingerprint import GradeFingerprint, config_digest
 from autograder.gradebook import Gradebook
 from autograder.intake import Submission, SubmissionError, load_submission
-from autograder.jobs import GradingSetup, grade_group_job, init_process
+from autograder.jobs import GradingSetup, grade_group_job, process_id, warm_process
 from autograder.server import store
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class GradingService:
         self._dask: tuple[Any, Any] | None = None
         self._digests: dict[int, str] = {}  # upload id -> submission digest (the gradebook key)
         self._sent: dict[futures.Future, float] = {}  # job -> time.monotonic() it was handed over
+        self._warming: list[futures.Future] = []  # one no-op job per pool process (see `ready`)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -86,20 +87,33 @@ class GradingService:
             self._executor = client.get_executor(pure=False)
         else:
             self._executor = self._local_pool()
+            self._warm_pool()
         self._thread = threading.Thread(target=self._run, name="grading-queue", daemon=True)
         self._thread.start()
         return self
 
     def _local_pool(self) -> futures.ProcessPoolExecutor:
-        # spawn: a fresh interpreter per grading process (forking after torch is unsafe)
+        # spawn: a fresh interpreter per grading process (forking after torch is unsafe); each
+        # one starts its sandbox worker and imports the grading stack as it starts
         return futures.ProcessPoolExecutor(
             max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
-            initializer=init_process, initargs=(self.setup,))
+            initializer=warm_process, initargs=(self.setup,))
+
+    def _warm_pool(self) -> None:
+        """Start every grading process now rather than on the first uploads (a spawned pool
+        starts a process per job handed to it while none is idle)."""
+        self._warming = [self._executor.submit(process_id) for _ in range(self.jobs)]
+
+    @property
+    def ready(self) -> bool:
+        """Every grading process has started its worker (always true on a Dask cluster)."""
+        return all(job.done() for job in self._warming)
 
     def _replace_pool(self) -> None:
         if self._dask is None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = self._local_pool()
+            self._warm_pool()
 
     def stop(self) -> None:
         self._stop.set()

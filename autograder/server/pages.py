@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from autograder.server import api, store, tokens
 from autograder.server.auth import (
@@ -90,3 +90,12 @@ async def report(request: Request) -> Response:
     from autograder.reports import render_report
 
     return HTMLResponse(render_report(book.grade_result(row), "html"))
+
+
+async def health(request: Request) -> Response:
+    """GET /healthz (no login: for a reverse proxy or a monitor): ``{"status": "ok", "grading":
+    "ready" | "warming"}``, warming while the grading processes start their workers. Says
+    nothing about anyone's work."""
+    grading = request.app.state.grading
+    ready = grading is None or grading.ready
+    return JSONResponse({"status": "ok", "grading": "ready" if ready else "warming"})

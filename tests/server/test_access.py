@@ -14,8 +14,9 @@ from autograder.server import store
 from autograder.server.app import _routes
 
 # Reachable without logging in, by design: the login itself, the logged-out page, logout
-# (clears a session, needs none) and the one static script.
-PUBLIC = {("/login", "GET"), ("/login-needed", "GET"), ("/logout", "POST"), ("/static/app.js", "GET")}
+# (clears a session, needs none), the one static script and the health check (no one's data).
+PUBLIC = {("/login", "GET"), ("/login-needed", "GET"), ("/logout", "POST"), ("/static/app.js", "GET"),
+          ("/healthz", "GET")}
 INSTRUCTOR_PREFIX = "/instructor"
 ALICE_MARKER = "alice_private_marker"  # in alice's upload file name: must never reach bob
 TOPIC = "tiny"

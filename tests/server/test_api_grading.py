@@ -2,10 +2,18 @@
 answer; a mistake gets its hint; each student sees only their own submissions."""
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import sqlalchemy as sa
-from course_helpers import mistake_zip, reference_zip, wait_graded
+from course_helpers import BANKS, STUDENTS, mistake_zip, reference_zip, wait_graded
+from starlette.testclient import TestClient
 
 from autograder.config import load_config
+from autograder.gradebook import Gradebook
+from autograder.jobs import GradingSetup
+from autograder.server.app import Settings, create_app
+from autograder.server.grader import GradingService
 
 
 def test_upload_is_graded_by_the_pool_and_recorded_once(graded_course, tmp_path):
@@ -48,3 +56,37 @@ def test_a_mistake_loses_its_points_and_gets_its_hint(graded_course, tmp_path):
     assert failed and all("scaled_dot_product_attention" in t["name"] or "multi_head" in t["name"]
                           for t in failed), [t["name"] for t in failed]
     assert any("sqrt" in t["output"].lower() or "scal" in t["output"].lower() for t in failed)
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def test_every_grading_process_is_warm_before_the_first_upload(tmp_path):
+    """`serve` starts its grading processes and their sandbox workers at start, not on the
+    first uploads: /healthz says "warming", then "ready" with both processes up, each with
+    its sandbox worker (a process of its own) already running, and no upload in the queue."""
+    with Gradebook(tmp_path / "grades.sqlite") as book:
+        service = GradingService(book, GradingSetup.from_path(None), jobs=2)
+        app = create_app(Settings(banks_dir=BANKS, book=book, grading=service, students=STUDENTS))
+        service.start()
+        try:
+            with TestClient(app) as client:  # leaving it runs the app's shutdown: service.stop()
+                states = []
+                deadline = time.monotonic() + 180
+                while time.monotonic() < deadline:
+                    states.append(client.get("/healthz").json()["grading"])
+                    if states[-1] == "ready":
+                        break
+                    time.sleep(0.2)
+                assert states[-1] == "ready" and set(states) <= {"warming", "ready"}, states
+                processes = list(service._executor._processes.values())
+                assert len(processes) == 2 and all(p.is_alive() for p in processes)
+                deadline = time.monotonic() + 60  # the later process's initializer may be ending
+                while not all(_children(p.pid) for p in processes) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                assert all(_children(p.pid) for p in processes), "a grading process has no worker"
+                assert book.query(sa.text("SELECT COUNT(*) FROM uploads"))[0][0] == 0
+        finally:
+            service.stop()
