@@ -1,7 +1,8 @@
 """The JSON API (what scripts and the tests use; the pages call the same routes):
 
 - ``POST /api/submissions`` (multipart field ``file``, optional ``assignment``) -> ``{"id", "status"}``
-- ``GET /api/submissions/{id}`` -> ``{"id", "status", "score", "max_score", "tests", ...}``
+- ``GET /api/submissions/{id}`` -> ``{"id", "status", "score", "max_score", "tests", ...}``;
+  ``?wait=S`` long-polls (answers when the status changes, or after S <= 30 seconds)
 - ``GET /api/submissions`` -> the caller's own uploads (the instructor's: everyone's)
 
 A student only ever sees their own uploads: another's id answers 404, the same as an id that
@@ -13,6 +14,7 @@ import hashlib
 import io
 import re
 import tempfile
+import time
 import zipfile
 from pathlib import Path, PurePath
 from typing import Any
@@ -27,6 +29,7 @@ from autograder.server import store
 from autograder.server.auth import HTTPProblem, check_csrf, require
 from autograder.server.course import now
 from autograder.server.grader import read_upload
+from autograder.server.waiting import MAX_WAIT_S, RECHECK_S
 
 SUFFIXES = (".py", ".zip", ".ipynb")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -125,7 +128,31 @@ def owned(request: Request, upload_id: int) -> store.Upload:
 
 
 async def status(request: Request) -> Response:
-    return JSONResponse(describe(request, owned(request, request.path_params["id"])))
+    """``?wait=S`` (0 to 30 s) long-polls: the answer comes when the upload's status changes
+    (queued -> grading -> graded or error) or after S seconds, whichever is first."""
+    upload_id = request.path_params["id"]
+    upload = owned(request, upload_id)  # another's id is refused before any waiting
+    wait_s = _wait_seconds(request)
+    first, deadline = upload.status, time.monotonic() + wait_s
+    events = request.app.state.grading.events
+    while upload.status == first and upload.status in ("queued", "grading"):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        await events.wait(upload_id, min(left, RECHECK_S))
+        upload = owned(request, upload_id)  # a token revoked meanwhile ends it here
+    return JSONResponse(describe(request, upload))
+
+
+def _wait_seconds(request: Request) -> float:
+    text = request.query_params.get("wait", "0")
+    try:
+        wait_s = float(text)
+    except ValueError:
+        wait_s = -1.0
+    if not 0 <= wait_s <= MAX_WAIT_S:  # also refuses nan and inf
+        raise HTTPProblem(400, f"wait={text[:40]!r}: expected seconds from 0 to {MAX_WAIT_S:g}")
+    return wait_s
 
 
 async def listing(request: Request) -> Response:

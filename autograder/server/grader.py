@@ -27,6 +27,7 @@ from autograder.gradebook import Gradebook
 from autograder.intake import Submission, SubmissionError, load_submission
 from autograder.jobs import GradingSetup, grade_group_job, process_id, warm_process
 from autograder.server import store
+from autograder.server.waiting import UploadEvents
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class GradingService:
         self._digests: dict[int, str] = {}  # upload id -> submission digest (the gradebook key)
         self._sent: dict[futures.Future, float] = {}  # job -> time.monotonic() it was handed over
         self._warming: list[futures.Future] = []  # one no-op job per pool process (see `ready`)
+        self.events = UploadEvents()  # wakes the requests long-polling an upload's status
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -149,6 +151,7 @@ class GradingService:
             claimed = store.claim_next(self.book, {u.student for u in inflight.values()})
             if claimed is None:
                 break
+            self.events.changed(claimed.id)
             future = self._submit(claimed)
             if future is not None:
                 inflight[future] = claimed
@@ -175,6 +178,8 @@ class GradingService:
         if self._dask is not None:
             return  # a cluster task cannot be killed from here: it runs on, unrecorded
         store.requeue(self.book, upload_ids=[u.id for u in inflight.values()], claimed=True)
+        for upload in inflight.values():
+            self.events.changed(upload.id)
         inflight.clear()
         self._sent.clear()
         for process in list((getattr(self._executor, "_processes", None) or {}).values()):
@@ -197,6 +202,7 @@ class GradingService:
         except (RuntimeError, futures.process.BrokenProcessPool):
             # A pool that cannot take work: a fresh one, and the upload back in the queue.
             store.requeue(self.book, upload_ids=[upload.id], claimed=True)
+            self.events.changed(upload.id)
             self._replace_pool()
             raise
 
@@ -214,6 +220,7 @@ class GradingService:
             self.book.record(payload, fingerprint=self.fingerprint)
             row = self.book.submission_id(upload.student, payload.digest, __version__)
             store.finish(self.book, upload.id, "graded", row)
+            self.events.changed(upload.id)
         else:
             message = payload if status == "error" else f"grading is unavailable on the server: {payload}"
             self._error(upload, message, digest)
@@ -224,3 +231,4 @@ class GradingService:
         store.finish(self.book, upload.id, "error",
                      self.book.submission_id(upload.student, digest or upload.sha256, __version__),
                      message.splitlines()[0] if message else "error")
+        self.events.changed(upload.id)

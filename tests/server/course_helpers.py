@@ -24,6 +24,7 @@ from autograder.server.app import Settings, create_app  # noqa: E402
 from autograder.server.course import Course  # noqa: E402
 from autograder.server.grader import GradingService  # noqa: E402
 from autograder.server.running import ServerHandle  # noqa: E402
+from autograder.server.waiting import UploadEvents  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "quiz_fixtures"
 BANKS = FIXTURES / "serve"
@@ -88,6 +89,7 @@ class NoGrading:
     """For tests that never grade: uploads stay queued."""
 
     ready = False  # /healthz says "warming" for ever
+    events = UploadEvents()  # nothing changes: a long poll runs to its time
 
     def wake(self) -> None:
         pass

@@ -90,3 +90,35 @@ def test_every_grading_process_is_warm_before_the_first_upload(tmp_path):
                 assert book.query(sa.text("SELECT COUNT(*) FROM uploads"))[0][0] == 0
         finally:
             service.stop()
+
+
+def test_a_long_poll_answers_when_the_status_changes(graded_course, tmp_path):
+    """?wait=30: each answer brings a new status (queued -> grading -> graded), so the client
+    sends about three requests instead of polling; a server that ignored `wait` would answer
+    the same status again at once."""
+    with graded_course.client("alice") as alice:
+        upload_id = alice.post("/api/submissions",
+                               files={"file": ("lab.zip", reference_zip(tmp_path))}).json()["id"]
+        seen = []
+        for _ in range(10):  # bounded: three are needed
+            seen.append(alice.get(f"/api/submissions/{upload_id}?wait=30", timeout=60).json()["status"])
+            if seen[-1] in ("graded", "error"):
+                break
+    assert seen[-1] == "graded", seen
+    assert all(a != b for a, b in zip(seen, seen[1:], strict=False)), seen
+    assert len(seen) <= 3, seen
+
+
+def test_a_long_poll_is_bounded_and_checked_first(shared_quiet_course):
+    """A never-graded upload: wait=0.5 answers "queued" when its time is up; a bad or too long
+    wait is a 400 with the allowed range; another student's id is a 404 before any waiting."""
+    with shared_quiet_course.client("alice") as alice:
+        upload_id = alice.post("/api/submissions", files={"file": ("w.py", b"x = 1\n")}).json()["id"]
+        answer = alice.get(f"/api/submissions/{upload_id}?wait=0.5")
+        assert answer.status_code == 200 and answer.json()["status"] == "queued"
+        for bad in ("31", "-1", "abc", "nan", "inf", ""):
+            refused = alice.get(f"/api/submissions/{upload_id}", params={"wait": bad})
+            assert refused.status_code == 400, (bad, refused.text)
+            assert "from 0 to 30" in refused.json()["error"]
+    with shared_quiet_course.client("bob") as bob:
+        assert bob.get(f"/api/submissions/{upload_id}?wait=30", timeout=10).status_code == 404

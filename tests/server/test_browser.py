@@ -80,6 +80,7 @@ def test_student_journey(browser, graded_course, tmp_path):
         assert page.locator("#tests tbody tr").count() > 10
         shots.take(page, "3-submission")
         page.click("#report-link a")
+        page.wait_for_url("**/report")  # the click only starts the navigation
         assert page.title() == "Feedback for alice"
         assert f"{TOTAL:g}" in page.locator("body").inner_text()
         shots.take(page, "4-report")
@@ -127,6 +128,7 @@ def test_instructor_journey(browser, graded_course, tmp_path):
         score = page.locator("#score").inner_text()
         assert score.endswith(f"/ {TOTAL:g}") and not score.startswith(f"{TOTAL:g}")
         page.click("#report-link a")
+        page.wait_for_url(f"**/submissions/{upload_id}/report")  # the click only starts the navigation
         assert page.locator('img[src^="data:image/png"]').count() >= 1  # heatmaps, inline
         shots.take(page, "2-report-with-heatmaps")
         page.goto(f"{graded_course.base}/instructor/students/bob")

@@ -35,13 +35,14 @@
   }
 
   async function poll(id) {
-    for (let i = 0; i < 900; i++) {  // bounded: 15 minutes at most
-      const r = await fetch("/api/submissions/" + id, { credentials: "same-origin" });
+    // long polling: the server answers when the status changes, or after 25 s
+    for (let i = 0; i < 120; i++) {  // bounded: about 50 minutes at most
+      const r = await fetch("/api/submissions/" + id + "?wait=25", { credentials: "same-origin" });
       if (!r.ok) return;
       const d = await r.json();
       show(d);
       if (d.status === "graded" || d.status === "error") return;
-      await new Promise((ok) => setTimeout(ok, 1000));
+      await new Promise((ok) => setTimeout(ok, 200));
     }
   }
 
