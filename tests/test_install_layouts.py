@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import client, layout
+from autograder.sandbox import client, layout, lifecycle
 
 REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI") == "true"
@@ -176,7 +176,7 @@ def broken_bubblewrap(monkeypatch):
     real_hidden = layout.hidden_dirs
     site_dirs = list(layout.python_layout().site_dirs)
     monkeypatch.setattr(layout, "hidden_dirs", lambda: real_hidden() + site_dirs)
-    monkeypatch.setattr(client, "_warned", set())
+    monkeypatch.setattr(lifecycle, "_warned", set())
 
 
 def test_auto_falls_back_to_rlimits_with_one_line_why(broken_bubblewrap, capsys):

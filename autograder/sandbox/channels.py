@@ -3,7 +3,8 @@
 :class:`ZygoteChannels` is the half of :class:`autograder.sandbox.client.Worker` that moves
 frames: it sends control operations (with fds over SCM_RIGHTS), records what the zygote reports
 (forks, kills, deaths, strays), and writes requests to / reads replies from the current
-submission child within a deadline. The Worker owns the state these methods use
+submission child within a deadline. Replies come back typed
+(:func:`autograder.sandbox.protocol.read_reply`). The Worker owns the state these methods use
 (``_ctl``, ``_ctl_reader``, ``_died``, ``_acks``, ``_child_pid``, ``_child_gen``, ``_marks``,
 ``strays_killed``, ``_req_w``, ``_resp_r``, ``_resp_reader``, ``wire_limits``).
 """
@@ -15,7 +16,8 @@ import select
 import socket
 import time
 
-from autograder.sandbox import wire
+from autograder.sandbox import frames
+from autograder.sandbox.protocol import Died, Forked, Killed, Reply, ReplyKind, Strays, read_reply
 
 
 class ChildEnded(Exception):
@@ -45,7 +47,7 @@ class ZygoteChannels:
     """Frames to and from the zygote and the submission child (mixed into Worker)."""
 
     def _send_ctl(self, header: dict, fds: list[int] | None = None) -> None:
-        frame = wire.pack_frame(header)
+        frame = frames.pack_frame(header)
         self._ctl.setblocking(True)
         self._ctl.settimeout(10)
         try:
@@ -61,8 +63,8 @@ class ZygoteChannels:
         finally:
             self._ctl.setblocking(False)
 
-    def _pump_ctl(self) -> list[dict]:
-        """Read what the zygote sent; record deaths and acks; return the headers."""
+    def _pump_ctl(self) -> list[Reply]:
+        """Read what the zygote sent; record deaths and acks; return its replies (of a known kind)."""
         try:
             data = self._ctl.recv(1 << 16)
         except BlockingIOError:
@@ -74,23 +76,26 @@ class ZygoteChannels:
         self._ctl_reader.feed(data)
         out = []
         while (payload := self._ctl_reader.next_payload()) is not None:
-            header, _ = wire.unpack_payload(payload)
-            kind = header.get("kind")
-            if kind == "died" and isinstance(header.get("status"), int):
-                self._died[header.get("gen")] = header["status"]
-            elif kind in ("killed", "forked"):
-                self._acks.add((kind, header.get("gen")))
-                if kind == "forked":
-                    self._child_pid = header.get("pid")
+            header, _ = frames.unpack_payload(payload)
+            reply = read_reply(header)
+            if reply is None:  # not a reply kind: nothing to record, nothing to return
+                continue
+            if isinstance(reply, Died):
+                if isinstance(reply.status, int):
+                    self._died[reply.gen] = reply.status
+            elif isinstance(reply, (Killed, Forked)):
+                self._acks.add((reply.kind, reply.gen))
+                if isinstance(reply, Forked):
+                    self._child_pid = reply.pid
                     if self._marks is not None and isinstance(self._child_pid, int):
                         self._marks.sessions.add(self._child_pid)  # the child's own session
-            elif kind == "strays" and isinstance(header.get("count"), int):
-                self.strays_killed += header["count"]
-            out.append(header)
+            elif isinstance(reply, Strays) and isinstance(reply.count, int):
+                self.strays_killed += reply.count
+            out.append(reply)
         return out
 
-    def _next_ctl(self, deadline: float) -> dict:
-        pending: list[dict] = []
+    def _next_ctl(self, deadline: float) -> Reply:
+        pending: list[Reply] = []
         while not pending:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -100,10 +105,11 @@ class ZygoteChannels:
                 pending = self._pump_ctl()
         return pending[0]
 
-    def _wait_ack(self, kind: str, gen: int, seconds: float) -> bool:
+    def _wait_ack(self, kind: ReplyKind, gen: int, seconds: float) -> bool:
+        """Wait for the zygote's Killed or Forked reply for child `gen` (False: none came)."""
         deadline = time.monotonic() + seconds
         while (kind, gen) not in self._acks:
-            if kind == "forked" and gen in self._died:
+            if kind is ReplyKind.FORKED and gen in self._died:
                 return True
             try:
                 self._next_ctl(deadline)
@@ -137,12 +143,14 @@ class ZygoteChannels:
                 return None
         return self._died[gen]
 
-    def _read_child(self, deadline: float):
-        """The child's next frame as ``(header, tensors)``; raises ChildEnded/DeadlinePassed/ZygoteGone."""
+    def _read_child(self, deadline: float) -> tuple[Reply | None, dict]:
+        """The child's next frame as ``(reply, tensors)`` (reply None: not a reply kind);
+        raises ChildEnded/DeadlinePassed/ZygoteGone."""
         while True:
             payload = self._resp_reader.next_payload()
             if payload is not None:
-                return wire.unpack_payload(payload, self.wire_limits)
+                header, tensors = frames.unpack_payload(payload, self.wire_limits)
+                return read_reply(header), tensors
             if self._child_gen in self._died:
                 raise ChildEnded(self._died[self._child_gen])
             remaining = deadline - time.monotonic()

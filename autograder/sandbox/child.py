@@ -6,8 +6,8 @@ suite, expected output or other submission is ever visible here.
 
 ``C`` (forked by :mod:`autograder.sandbox.zygote`) leads its own session, stacks its fences
 (Landlock's /proc layer, seccomp, rlimits), then reads ``{"op": "load"}`` and
-``{"op": "call"}`` requests from its pipe and answers each with one ``{"kind": "result", ...}``
-frame (:class:`_ChildServer`).
+``{"op": "call"}`` requests from its pipe and answers each with one
+:class:`~autograder.sandbox.protocol.Result` frame (:class:`_ChildServer`).
 """
 from __future__ import annotations
 
@@ -24,11 +24,20 @@ import time
 import traceback
 import types
 
-from autograder.sandbox import fences, wire
+from autograder.sandbox import fences, frames, wire
 from autograder.sandbox.forbidden import GUARD, OpFence, install_guards
+from autograder.sandbox.protocol import (
+    MEMORY_EXIT,
+    ErrorInfo,
+    Importing,
+    Loaded,
+    Outcome,
+    Reply,
+    Result,
+    WorkerConfig,
+)
 
 OP_FENCE = OpFence()
-MEMORY_EXIT = wire.MEMORY_EXIT  # out of memory outside the student's code (the trusted side reads it)
 PROTOCOL_FD_BASE = 1000   # C's protocol fds live at and above this number
 PR_SET_PDEATHSIG = 1
 _NOT_IMPLEMENTED = "not implemented yet"
@@ -162,30 +171,30 @@ def _safe_str(exc: BaseException) -> str:
 
 
 class _ChildServer:
-    def __init__(self, rfd: int, wfd: int, work: str, cfg: wire.WorkerConfig, in_force: list[str]):
+    def __init__(self, rfd: int, wfd: int, work: str, cfg: WorkerConfig, in_force: list[str]):
         self.rfd, self.wfd, self.work, self.cfg = rfd, wfd, work, cfg
         self.fences = in_force
         self.pid = os.getpid()
         self.limits = cfg.wire_limits
         self.modules: dict[str, types.ModuleType] = {}
-        self.import_errors: dict[str, dict] = {}
+        self.import_errors: dict[str, ErrorInfo] = {}
         self.forbidden: dict[str, list[str]] = {}
         self.refused_ops: dict[str, dict] = {}
         self.max_output = int(cfg.max_output_bytes)
         self.max_file = cfg.max_file_bytes
         self.cpu_s = cfg.cpu_s
 
-    def send(self, header: dict, tensors=None) -> None:
+    def send(self, reply: Reply, tensors=None) -> None:
         try:
-            frame = wire.pack_frame(header, tensors, self.limits)
+            frame = frames.pack_frame(reply.header(), tensors, self.limits)
         except wire.FrameTooLarge as exc:
-            frame = wire.pack_frame({"kind": "result", "seq": header.get("seq"),
-                                     "too_large": f"the return value is too large: {exc}"})
-        wire.write_all_blocking(self.wfd, frame)
+            frame = frames.pack_frame(Result(getattr(reply, "seq", None), Outcome.TOO_LARGE,
+                                             f"the return value is too large: {exc}").header())
+        frames.write_all_blocking(self.wfd, frame)
 
     def serve(self) -> None:
         while True:
-            msg = wire.read_frame_blocking(self.rfd, self.limits)
+            msg = frames.read_frame_blocking(self.rfd, self.limits)
             if msg is None:
                 return
             header, tensors = msg
@@ -195,9 +204,9 @@ class _ChildServer:
             elif op == "call":
                 self.call(header, tensors)
             else:
-                self.send({"kind": "result", "seq": header.get("seq"),
-                           "error": {"type": "ProtocolError", "message": f"unknown op {op!r:.40}",
-                                     "traceback": ""}})
+                self.send(Result(header.get("seq"), Outcome.ERROR,
+                                 ErrorInfo(type="ProtocolError", message=f"unknown op {op!r:.40}",
+                                           traceback="")))
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -223,19 +232,19 @@ class _ChildServer:
             if name in sys.modules:  # already imported by another module of the submission
                 self.modules[name] = sys.modules[name]
                 continue
-            self.send({"kind": "importing", "module": name})
+            self.send(Importing(module=name))
             self.capture_reset()
             try:
                 self.modules[name] = importlib.import_module(name)
             except BaseException as exc:  # noqa: BLE001 - SyntaxError, SystemExit, anything
                 sys.modules.pop(name, None)
-                self.import_errors[name] = {
-                    "type": type(exc).__qualname__,
-                    "message": _safe_str(exc),
-                    "traceback": self.student_traceback(exc),
-                }
-        self.send({"kind": "loaded", "errors": self.import_errors,
-                   "output": self.capture_read()[0], "fences": self.fences})
+                self.import_errors[name] = ErrorInfo(
+                    type=type(exc).__qualname__,
+                    message=_safe_str(exc),
+                    traceback=self.student_traceback(exc),
+                )
+        self.send(Loaded(errors=self.import_errors, output=self.capture_read()[0],
+                         fences=self.fences))
 
     # -- calls -----------------------------------------------------------------------------------
 
@@ -285,27 +294,25 @@ class _ChildServer:
     def call(self, header: dict, tensors: dict) -> None:
         seq = header.get("seq")
         module, function = header.get("module"), header.get("function")
-        reply = {"kind": "result", "seq": seq}
         try:
             args = wire.decode_value(header.get("args", []), tensors, self.limits)
             kwargs = wire.decode_value(header.get("kwargs", {"$dict": []}), tensors, self.limits)
         except wire.WireError as exc:
-            reply["error"] = {"type": "WireError", "message": str(exc), "traceback": ""}
-            self.send(reply)
+            self.send(Result(seq, Outcome.ERROR,
+                             ErrorInfo(type="WireError", message=str(exc), traceback="")))
             return
         if module in self.import_errors:
             err = dict(self.import_errors[module])
             err["message"] = f"{module}.py failed to import: {err['message']}"
-            reply["error"] = err
-            self.send(reply)
+            self.send(Result(seq, Outcome.ERROR, err))
             return
         mod = self.modules.get(module)
         fn = getattr(mod, function, None) if mod is not None else None
         if mod is None or not callable(fn):
             what = (f"the submission has no module {module!r}" if mod is None
                     else f"module {module!r} has no function {function!r}")
-            reply["error"] = {"type": "MissingFunction", "message": what, "traceback": ""}
-            self.send(reply)
+            self.send(Result(seq, Outcome.ERROR,
+                             ErrorInfo(type="MissingFunction", message=what, traceback="")))
             return
 
         self.capture_reset()
@@ -331,35 +338,36 @@ class _ChildServer:
             GUARD.active = frozenset()
         if os.getpid() != self.pid:  # a fork the student's code made, back here: not a server
             os._exit(0)
-        reply["wall_s"] = time.perf_counter() - started
+        wall_s = time.perf_counter() - started
         output, hit_limit = self.capture_read()
-        reply["output"] = output
         out_tensors = None
         if GUARD.violation is not None:
-            reply["forbidden"] = GUARD.violation
+            outcome, detail = Outcome.FORBIDDEN, GUARD.violation
         elif hit_limit:
-            reply["too_large"] = (f"the output reached the file-size limit of {self.max_file} "
-                                  "bytes")
+            outcome, detail = Outcome.TOO_LARGE, (f"the output reached the file-size limit of "
+                                                  f"{self.max_file} bytes")
         elif isinstance(failure, MemoryError):
-            reply["memory"] = "MemoryError: the call ran out of memory (memory limit " \
-                              f"{self.cfg.memory_bytes} bytes)"
+            outcome, detail = Outcome.MEMORY, ("MemoryError: the call ran out of memory (memory "
+                                               f"limit {self.cfg.memory_bytes} bytes)")
         elif failure is not None:
             message = _safe_str(failure)
             if isinstance(failure, NotImplementedError) and _NOT_IMPLEMENTED in message.lower():
-                reply["not_implemented"] = message
+                outcome, detail = Outcome.NOT_IMPLEMENTED, message
             else:
-                reply["error"] = {"type": type(failure).__qualname__, "message": message,
-                                  "traceback": self.student_traceback(failure)}
+                outcome, detail = Outcome.ERROR, ErrorInfo(
+                    type=type(failure).__qualname__, message=message,
+                    traceback=self.student_traceback(failure))
         else:
             try:
                 # Counter -> dict, numpy.int64 -> int: values, not classes, are graded
-                reply["ok"], out_tensors = wire.encode_value(wire.plain_value(value, self.limits),
-                                                             self.limits)
+                detail, out_tensors = wire.encode_value(wire.plain_value(value, self.limits),
+                                                        self.limits)
+                outcome = Outcome.OK
             except wire.RefusedType as exc:
-                reply["refused"] = f"returned {exc}"
+                outcome, detail = Outcome.REFUSED, f"returned {exc}"
             except wire.WireError as exc:
-                reply["refused"] = f"the return value cannot be sent: {exc}"
+                outcome, detail = Outcome.REFUSED, f"the return value cannot be sent: {exc}"
         del value, failure
-        self.send(reply, out_tensors)
+        self.send(Result(seq, outcome, detail, output=output, wall_s=wall_s), out_tensors)
 
 

@@ -41,7 +41,7 @@ def _libc():
     return libc
 
 
-def set_limits(cfg) -> None:  # cfg: a wire.WorkerConfig (not imported here: fences stands alone)
+def set_limits(cfg) -> None:  # cfg: a protocol.WorkerConfig (not imported here: fences stands alone)
     """The rlimits of a submission child (memory, files, output, processes; core dumps off)."""
     def setlimit(which, value):
         if value is None:

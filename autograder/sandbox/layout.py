@@ -33,8 +33,9 @@ WORKER_MOUNT = "/opt/worker"
 # bubblewrap: AUTOGRADER_BWRAP names it where it is not on PATH (the grader's own environment)
 BWRAP = os.environ.get("AUTOGRADER_BWRAP") or shutil.which("bwrap") or "/usr/bin/bwrap"
 # The files copied into the sandbox (relative to the autograder package): the one list.
-WORKER_FILES = ("sandbox/__init__.py", "sandbox/wire.py", "sandbox/zygote.py", "sandbox/child.py",
-                "sandbox/forbidden.py", "sandbox/fences.py", "plain_values.py", "tinylm.py")
+WORKER_FILES = ("sandbox/__init__.py", "sandbox/wire.py", "sandbox/frames.py", "sandbox/protocol.py",
+                "sandbox/zygote.py", "sandbox/child.py", "sandbox/forbidden.py", "sandbox/fences.py",
+                "plain_values.py", "tinylm.py")
 # Packages the worker imports at start (the probe imports exactly these).
 WORKER_IMPORTS = ("torch", "safetensors")
 # Read-only for the rlimits mode's Landlock fence (besides the Python install and worker code).

@@ -1,7 +1,8 @@
 """What a submission child's reply (or its end) means on the trusted side: a value or a typed error.
 
-Trusted side. :func:`reply_result` reads one ``{"kind": "result"}`` frame; :func:`death_error`
-names why a child ended (its raw wait status) in the user's terms.
+Trusted side. :func:`reply_result` reads one :class:`~autograder.sandbox.protocol.Result`
+reply; :func:`death_error` names why a child ended (its raw wait status) in the user's terms;
+:func:`text_list` bounds a list of strings the worker reports (its fences).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from autograder.sandbox.errors import (
     StudentError,
     WorkerDied,
 )
+from autograder.sandbox.protocol import MEMORY_EXIT, Outcome, Result
 
 
 @dataclass(frozen=True)
@@ -39,41 +41,47 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def reply_result(what: str, header: dict, tensors: dict, *, wire_limits: wire.Limits,
+def text_list(value) -> list[str]:
+    """A list of short strings from the worker (anything else: empty), bounded."""
+    if not isinstance(value, list):
+        return []
+    return [item[:200] for item in value[:20] if isinstance(item, str)]
+
+
+def reply_result(what: str, reply: Result, tensors: dict, *, wire_limits: wire.Limits,
                  max_output_bytes: int) -> CallResult:
-    """The value of a child's result frame, or the typed error it reports (raised)."""
-    output = header.get("output") if isinstance(header.get("output"), str) else ""
+    """The value of a child's result reply, or the typed error it reports (raised)."""
+    output = reply.output if isinstance(reply.output, str) else ""
     output = output[: max_output_bytes + 200]
+    outcome, detail = reply.outcome, reply.detail
 
-    def text(key: str) -> str:
-        value = header.get(key)
-        return value[:4000] if isinstance(value, str) else str(value)[:4000]
+    def text() -> str:
+        return detail[:4000] if isinstance(detail, str) else str(detail)[:4000]
 
-    if "ok" in header:
+    if outcome is Outcome.OK:
         try:
-            value = wire.decode_value(header["ok"], tensors, wire_limits)
+            value = wire.decode_value(detail, tensors, wire_limits)
         except wire.RefusedType as exc:
             raise RefusedValue(f"{what} returned {exc}", output=output) from None
         except wire.WireError as exc:
             raise RefusedValue(f"{what} returned a value that was refused: {exc}",
                                output=output) from None
-        wall = header.get("wall_s")
+        wall = reply.wall_s
         return CallResult(value, output, float(wall) if isinstance(wall, (int, float)) else 0.0)
-    if "not_implemented" in header:
-        raise NotImplementedYet(text("not_implemented"), output=output)
-    if "forbidden" in header:
-        message = text("forbidden")
+    if outcome is Outcome.NOT_IMPLEMENTED:
+        raise NotImplementedYet(text(), output=output)
+    if outcome is Outcome.FORBIDDEN:
+        message = text()
         raise ForbiddenAPI(message, api=message.split(" is not allowed")[0], output=output)
-    if "memory" in header:
-        raise MemoryLimit(f"{what} ran out of memory: {text('memory')}", output=output)
-    if "too_large" in header:
-        raise OutputTooLarge(f"{what}: {text('too_large')}", output=output)
-    if "refused" in header:
-        raise RefusedValue(f"{what} {text('refused')}", output=output)
-    error = header.get("error")
-    if isinstance(error, dict):
+    if outcome is Outcome.MEMORY:
+        raise MemoryLimit(f"{what} ran out of memory: {text()}", output=output)
+    if outcome is Outcome.TOO_LARGE:
+        raise OutputTooLarge(f"{what}: {text()}", output=output)
+    if outcome is Outcome.REFUSED:
+        raise RefusedValue(f"{what} {text()}", output=output)
+    if outcome is Outcome.ERROR and isinstance(detail, dict):
         def field(key):
-            value = error.get(key, "")
+            value = detail.get(key, "")
             return value[:8000] if isinstance(value, str) else ""
         raise StudentError(field("type") or "Error", field("message"), field("traceback"),
                            output=output)
@@ -86,7 +94,7 @@ def death_error(status: int | None, when: str, *, memory_bytes: int | None, cpu_
         return WorkerDied(f"the worker ended {when} (exit status unknown); it was restarted")
     if os.WIFEXITED(status):
         code = os.WEXITSTATUS(status)
-        if code == wire.MEMORY_EXIT:
+        if code == MEMORY_EXIT:
             return MemoryLimit(f"the worker ran out of memory {when} (memory limit "
                                f"{memory_bytes} bytes)")
         return WorkerDied(f"the worker exited with status {code} {when} (sys.exit?)",

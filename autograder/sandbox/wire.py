@@ -1,12 +1,8 @@
-"""Wire format between the trusted grader and the sandboxed worker.
+"""Values on the wire between the trusted grader and the sandboxed worker, and the wire's bounds.
 
-A message is one length-prefixed frame::
-
-    frame   = length (8 bytes, big-endian) + payload              len(payload) == length
-    payload = hlen (4 bytes, big-endian) + header (hlen bytes of UTF-8 JSON) + safetensors bytes
-
-The JSON header holds the message; tensors travel as one ``safetensors`` blob after it (absent
-when the message has none). Values are JSON with one-key tagged objects for what JSON lacks::
+A message is one frame (:mod:`autograder.sandbox.frames`): a JSON header and, after it, the
+message's tensors as one ``safetensors`` blob. This module turns values into that header's JSON
+and back. Values are JSON with one-key tagged objects for what JSON lacks::
 
     None, bool, int, str, finite float   ->  JSON as is;     nan/inf  -> {"$f": "nan"}
     list                                 ->  JSON array;     tuple    -> {"$tuple": [...]}
@@ -21,42 +17,30 @@ Example: ``encode_value({(1, 2): 5})`` gives ``({"$dict": [[{"$tuple": [1, 2]}, 
 Trust: the decoder never unpickles and never builds an object from a type named by the sender;
 tensors are rebuilt from safetensors bytes, so a tensor subclass (or any object with a rigged
 ``__eq__``) cannot come back. The encoder checks exact types (``type(x) is ...``) and refuses
-everything else with a message naming the type. Both sides bound every size (:class:`Limits`).
-This module imports only the standard library, torch, safetensors and
-:mod:`autograder.plain_values`: it runs inside the sandbox.
+everything else with a message naming the type. Both sides bound every size (:class:`Limits`,
+also the frames' bounds) and fail with :class:`WireError`. This module imports only the
+standard library, torch and :mod:`autograder.plain_values`: it runs inside the sandbox.
 """
 from __future__ import annotations
 
 import base64
-import json
 import math
-import os as _os
-import struct
 from dataclasses import dataclass
 
 import torch
-from safetensors import TensorSpec, serialize
-from safetensors.torch import load as _st_load
 
 from autograder import plain_values
 
 __all__ = [
-    "FrameReader",
+    "DEFAULT_LIMITS",
     "FrameTooLarge",
     "Limits",
     "RefusedType",
     "WireError",
     "decode_value",
     "encode_value",
-    "pack_frame",
     "plain_value",
-    "read_frame_blocking",
-    "unpack_payload",
-    "write_all_blocking",
 ]
-
-_LEN = struct.Struct(">Q")   # frame length
-_HLEN = struct.Struct(">I")  # header length
 
 
 @dataclass(frozen=True)
@@ -73,49 +57,6 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
-# The submission child's exit status when it ran out of memory outside the student's code
-# (the child exits with it, the trusted side reads it).
-MEMORY_EXIT = 87
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    """What the trusted side tells the zygote when it starts it: the one JSON argument of its
-    command line (:meth:`to_json`), read back with :meth:`from_json`. Both sides use this type,
-    so a key cannot be spelled two ways."""
-
-    scratch: str                            # the worker's writable folder (/tmp in bubblewrap)
-    pid_namespace: bool                     # bubblewrap gave it a PID namespace
-    threads: int = 1
-    memory_bytes: int | None = None         # RLIMIT_AS
-    data_bytes: int | None = None           # RLIMIT_DATA
-    cpu_s: float | None = None              # CPU seconds of one call
-    max_processes: int | None = None
-    max_open_files: int | None = None
-    max_file_bytes: int | None = None
-    max_output_bytes: int = 64 << 10        # captured prints of one call
-    cuda_memory_bytes: int | None = None    # the CUDA allocator's cap per device
-    forbidden_apis: tuple[str, ...] = ()    # every module's, guarded from the start
-    wire_limits: Limits = DEFAULT_LIMITS
-    parent_pid: int | None = None           # rlimits mode: die with the trusted process
-    landlock_read: tuple[str, ...] | None = None  # rlimits mode: what Landlock lets it read
-    own_uid: bool = False                   # it runs under an unprivileged uid of its own
-    drop_capabilities: bool = False         # it runs as root: drop every capability
-
-    def to_json(self) -> str:
-        import dataclasses
-
-        return json.dumps(dataclasses.asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> WorkerConfig:
-        data = json.loads(text)
-        data["wire_limits"] = Limits(**data.get("wire_limits", {}))
-        data["forbidden_apis"] = tuple(data.get("forbidden_apis", ()))
-        if data.get("landlock_read") is not None:
-            data["landlock_read"] = tuple(data["landlock_read"])
-        return cls(**data)
-
 
 class WireError(Exception):
     """A malformed or out-of-bounds message."""
@@ -128,10 +69,6 @@ class FrameTooLarge(WireError):
 class RefusedType(WireError):
     """A value of a type that may not cross the wire (tensor subclass, arbitrary object)."""
 
-
-# ------------------------------------------------------------------------------------------
-# values
-# ------------------------------------------------------------------------------------------
 
 _PLAIN_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)  # Parameter arrives as a plain tensor
 
@@ -396,147 +333,3 @@ def decode_value(jsonable, tensors: dict, limits: Limits = DEFAULT_LIMITS, *,
         return dec(jsonable, 0)
     except RecursionError:
         raise WireError("nesting too deep") from None
-
-
-# ------------------------------------------------------------------------------------------
-# frames
-# ------------------------------------------------------------------------------------------
-
-def _reject_constant(name):
-    raise ValueError(f"JSON constant {name} is not allowed")
-
-
-def _safetensors_bytes(tensors: dict) -> bytes:
-    """The safetensors serialisation of `tensors`, as ``safetensors.torch.save`` writes it.
-
-    Calls the format's own serializer directly: the torch wrapper's shared-storage analysis
-    and numpy round trip cost ~0.1 ms a message, and every tensor here is already a
-    private contiguous CPU copy (see encode_value).
-    """
-    keep = {name: t if t.device.type == "cpu" and t.is_contiguous() else t.detach().cpu().contiguous()
-            for name, t in tensors.items()}
-    specs = {name: TensorSpec(dtype=str(t.dtype).removeprefix("torch."), shape=t.shape,
-                                 data_ptr=t.data_ptr(), data_len=t.nbytes)
-             for name, t in keep.items()}
-    return serialize(specs, None)  # `keep` holds every buffer alive until this returns
-
-
-# One encoder and one decoder for every frame (json.dumps/loads with options build new ones).
-_JSON_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
-_JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-
-
-def pack_frame(header: dict, tensors: dict | None = None,
-               limits: Limits = DEFAULT_LIMITS) -> bytes:
-    """One frame: length prefix, header length, JSON header, safetensors bytes (if any)."""
-    head = _JSON_ENCODER.encode(header).encode("utf-8")
-    if len(head) > limits.max_header_bytes:
-        raise FrameTooLarge(f"message header of {len(head)} bytes "
-                            f"(limit {limits.max_header_bytes})")
-    try:
-        blob = _safetensors_bytes(tensors) if tensors else b""
-    except Exception as exc:  # noqa: BLE001 - safetensors raises assorted types
-        raise WireError(f"tensors cannot be serialised: {exc}") from None
-    size = _HLEN.size + len(head) + len(blob)
-    if size > limits.max_frame_bytes:
-        raise FrameTooLarge(f"message of {size} bytes (limit {limits.max_frame_bytes})")
-    return b"".join((_LEN.pack(size), _HLEN.pack(len(head)), head, blob))
-
-
-def unpack_payload(payload: bytes | memoryview, limits: Limits = DEFAULT_LIMITS):
-    """``(header, tensors)`` from a frame's payload (after the 8-byte length)."""
-    if len(payload) < _HLEN.size:
-        raise WireError("truncated frame")
-    (hlen,) = _HLEN.unpack_from(payload, 0)
-    if hlen > limits.max_header_bytes or _HLEN.size + hlen > len(payload):
-        raise FrameTooLarge(f"bad header length {hlen}")
-    try:
-        header = _JSON_DECODER.decode(bytes(payload[_HLEN.size:_HLEN.size + hlen]).decode("utf-8"))
-    except RecursionError:
-        raise WireError("header nesting too deep") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise WireError(f"bad JSON header: {exc}") from None
-    if type(header) is not dict:
-        raise WireError("the header is not a JSON object")
-    blob = bytes(payload[_HLEN.size + hlen:])
-    tensors = {}
-    if blob:
-        try:
-            tensors = _st_load(blob)
-        except Exception as exc:  # noqa: BLE001 - safetensors raises assorted types
-            raise WireError(f"bad safetensors data: {exc}") from None
-        if len(tensors) > limits.max_tensors:
-            raise WireError(f"more than {limits.max_tensors} tensors in one message")
-    return header, tensors
-
-
-class FrameReader:
-    """Incremental frame parser: :meth:`feed` bytes, :meth:`next_payload` returns whole payloads.
-
-    The length prefix is checked against the limit before any payload byte is buffered.
-    """
-
-    def __init__(self, limits: Limits = DEFAULT_LIMITS):
-        self.limits = limits
-        self._buf = bytearray()
-        self._need: int | None = None
-
-    def feed(self, data: bytes) -> None:
-        self._buf += data
-
-    def wanted(self) -> int:
-        """How many more bytes would complete the next frame (a read-size hint)."""
-        if self._need is None:
-            return max(_LEN.size - len(self._buf), 1)
-        return max(_LEN.size + self._need - len(self._buf), 1)
-
-    def next_payload(self) -> bytes | None:
-        if self._need is None:
-            if len(self._buf) < _LEN.size:
-                return None
-            (need,) = _LEN.unpack_from(self._buf, 0)
-            if need > self.limits.max_frame_bytes:
-                raise FrameTooLarge(f"message of {need} bytes "
-                                    f"(limit {self.limits.max_frame_bytes})")
-            self._need = need
-        end = _LEN.size + self._need
-        if len(self._buf) < end:
-            return None
-        payload = bytes(self._buf[_LEN.size:end])
-        del self._buf[:end]
-        self._need = None
-        return payload
-
-
-def write_all_blocking(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = _os.write(fd, view[: 1 << 20])
-        view = view[n:]
-
-
-def read_frame_blocking(fd: int, limits: Limits = DEFAULT_LIMITS):
-    """Read one frame from a blocking fd: ``(header, tensors)``; ``None`` at end of file."""
-    head = _read_exact(fd, _LEN.size)
-    if head is None:
-        return None
-    (need,) = _LEN.unpack(head)
-    if need > limits.max_frame_bytes:
-        raise FrameTooLarge(f"message of {need} bytes (limit {limits.max_frame_bytes})")
-    payload = _read_exact(fd, need)
-    if payload is None:
-        raise WireError("truncated frame")
-    return unpack_payload(payload, limits)
-
-
-def _read_exact(fd: int, n: int) -> bytes | None:
-    chunks = bytearray()
-    while len(chunks) < n:
-        data = _os.read(fd, min(n - len(chunks), 1 << 20))
-        if not data:
-            if not chunks:
-                return None
-            raise WireError("truncated frame")
-        chunks += data
-    return bytes(chunks)
-

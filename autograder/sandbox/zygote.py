@@ -9,18 +9,20 @@ Process tree and channels (``T`` = trusted grader, ``Z`` = zygote, ``C`` = submi
     T --control socket (frames; SCM_RIGHTS)--> Z --fork--> C
     T --request pipe--> C --response pipe--> T          (one pair per forked C)
 
-``Z`` serves control operations on its socket (stdin when started):
+``Z`` serves control operations on its socket (stdin when started) and answers with the
+replies of :mod:`autograder.sandbox.protocol`:
 
     {"op": "fork", "gen": n}   + 2 fds [request read end, response write end]
                                 kill every descendant, wipe the scratch area, fork C on the fds
-                                -> {"kind": "forked", "gen": n, "pid": pid}
-    {"op": "kill", "gen": n}    kill every descendant          -> {"kind": "killed", "gen": n}
-    {"op": "strays", "gen": n}  kill every descendant but C    -> {"kind": "strays", "count": k}
-    (every ORPHAN_SWEEP_S)      kill daemons re-parented to Z  -> {"kind": "strays", "count": k}
+                                -> Forked(gen=n, pid=pid)
+    {"op": "kill", "gen": n}    kill every descendant          -> Killed(gen=n)
+    {"op": "strays", "gen": n}  kill every descendant but C    -> Strays(gen=n, count=k)
+    (every ORPHAN_SWEEP_S)      kill daemons re-parented to Z  -> Strays(gen=n, count=k)
                                                                    (only when k > 0)
     {"op": "exit"}              kill every descendant and exit
-    (unsolicited)               C ended by itself              -> {"kind": "died", "gen": n,
-                                                                   "status": raw wait status}
+    (unsolicited)               C ended by itself              -> Died(gen=n, status=raw
+                                                                   wait status)
+    (an op it cannot do)                                       -> ZygoteError(message)
 
 ``Z`` is a child subreaper, so a double-forked daemon is re-parented to it and is still found
 by the descendant walk (and C's seccomp filter keeps every process of C in C's session).
@@ -35,9 +37,19 @@ import socket
 import sys
 import time
 
-from autograder.sandbox import fences, wire
+from autograder.sandbox import fences, frames, wire
 from autograder.sandbox.child import OP_FENCE, PR_SET_PDEATHSIG, child_main, fcntl_dup_high, prctl
 from autograder.sandbox.forbidden import GUARD, guard_thread_start, install_guards
+from autograder.sandbox.protocol import (
+    Died,
+    Forked,
+    Killed,
+    Ready,
+    Reply,
+    Strays,
+    WorkerConfig,
+    ZygoteError,
+)
 
 ORPHAN_SWEEP_S = 0.25     # how often Z looks for daemons re-parented to it while C lives
 _PR_SET_CHILD_SUBREAPER = 36
@@ -118,7 +130,7 @@ def descendants(pid: int) -> list[int]:
 # ------------------------------------------------------------------------------------------
 
 class _Zygote:
-    def __init__(self, config: wire.WorkerConfig):
+    def __init__(self, config: WorkerConfig):
         self.config = config
         self.pid_namespace = config.pid_namespace
         self.scratch = config.scratch
@@ -136,7 +148,7 @@ class _Zygote:
                 gen, self.child_pid, self.child_gen = self.child_gen, None, None
                 if not self.killing:
                     self.kill_all()  # whatever C left behind goes with it
-                    self.send({"kind": "died", "gen": gen, "status": status})
+                    self.send(Died(gen=gen, status=status))
 
     def kill_all(self, spare: int | None = None) -> int:
         """SIGKILL every descendant except `spare`; repeat until none is left. Returns a count."""
@@ -199,8 +211,8 @@ class _Zygote:
 
     # -- control channel -----------------------------------------------------------------------
 
-    def send(self, header: dict) -> None:
-        wire.write_all_blocking(self.ctl, wire.pack_frame(header))
+    def send(self, reply: Reply) -> None:
+        frames.write_all_blocking(self.ctl, frames.pack_frame(reply.header()))
 
     def run(self) -> None:
         cfg = self.config
@@ -253,10 +265,10 @@ class _Zygote:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         self.wake = (wake_r, wake_w)
         self.wipe_scratch()
-        self.send({"kind": "ready", "pid": os.getpid(), "import_s": import_s,
-                   "vm_bytes": _vm_size(), "landlock": self.landlock, "fences": in_force})
+        self.send(Ready(pid=os.getpid(), import_s=import_s, vm_bytes=_vm_size(),
+                        landlock=self.landlock, fences=in_force))
 
-        reader = wire.FrameReader(wire.Limits(max_frame_bytes=1 << 20))
+        reader = frames.FrameReader(wire.Limits(max_frame_bytes=1 << 20))
         fds: list[int] = []
         last_sweep = time.monotonic()
         while True:
@@ -269,7 +281,7 @@ class _Zygote:
                 last_sweep = time.monotonic()
                 count = self.kill_orphans()
                 if count:
-                    self.send({"kind": "strays", "gen": self.child_gen, "count": count})
+                    self.send(Strays(gen=self.child_gen, count=count))
             if wake_r in ready:
                 try:
                     while os.read(wake_r, 4096):
@@ -292,7 +304,7 @@ class _Zygote:
                     self.shutdown()
                 reader.feed(data)
                 while (payload := reader.next_payload()) is not None:
-                    header, _ = wire.unpack_payload(payload)
+                    header, _ = frames.unpack_payload(payload)
                     self.handle(header, fds)
 
     def handle(self, header: dict, fds: list[int]) -> None:
@@ -300,7 +312,7 @@ class _Zygote:
         gen = header.get("gen")
         if op == "fork":
             if len(fds) < 2:
-                self.send({"kind": "error", "message": "fork without its two fds"})
+                self.send(ZygoteError(message="fork without its two fds"))
                 return
             req_r, resp_w = fds.pop(0), fds.pop(0)
             self.kill_all()
@@ -315,18 +327,18 @@ class _Zygote:
             os.close(req_r)
             os.close(resp_w)
             self.child_pid, self.child_gen = pid, gen
-            self.send({"kind": "forked", "gen": gen, "pid": pid})
+            self.send(Forked(gen=gen, pid=pid))
         elif op == "kill":
             self.kill_all()
             self.reap()
-            self.send({"kind": "killed", "gen": gen})
+            self.send(Killed(gen=gen))
         elif op == "strays":
             count = self.kill_all(spare=self.child_pid) if self.child_pid else 0
-            self.send({"kind": "strays", "gen": gen, "count": count})
+            self.send(Strays(gen=gen, count=count))
         elif op == "exit":
             self.shutdown()
         else:
-            self.send({"kind": "error", "message": f"unknown op {op!r:.40}"})
+            self.send(ZygoteError(message=f"unknown op {op!r:.40}"))
 
     def shutdown(self) -> None:
         self.kill_all()
@@ -360,7 +372,7 @@ def _warm_up() -> None:
     torch.multinomial(torch.ones(2, 5), 1, generator=torch.Generator().manual_seed(0))
     torch.arange(6).repeat_interleave(2).unique()
     jsonable, tensors = wire.encode_value({"x": torch.randn(2, 3), "i": torch.arange(3), "b": causal})
-    header, received = wire.unpack_payload(wire.pack_frame({"v": jsonable}, tensors)[8:])
+    header, received = frames.unpack_payload(frames.pack_frame({"v": jsonable}, tensors)[8:])
     wire.decode_value(header["v"], received)
 
 
@@ -379,7 +391,7 @@ def _vm_size() -> int:
 
 def main() -> None:
     """Entry point: ``python -I -S -c <boot> <config json>`` (see client.py)."""
-    _Zygote(wire.WorkerConfig.from_json(sys.argv[1])).run()
+    _Zygote(WorkerConfig.from_json(sys.argv[1])).run()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,16 +7,14 @@ import pytest
 import torch
 
 from autograder.sandbox import wire
+from autograder.sandbox.frames import FrameReader, pack_frame, unpack_payload
 from autograder.sandbox.wire import (
-    FrameReader,
     FrameTooLarge,
     Limits,
     RefusedType,
     WireError,
     decode_value,
     encode_value,
-    pack_frame,
-    unpack_payload,
 )
 
 
@@ -273,7 +271,8 @@ def test_the_worker_config_round_trips_and_refuses_an_unknown_key():
     what the zygote reads, and a key spelled another way is an error, not a silent default."""
     import json
 
-    from autograder.sandbox.wire import Limits, WorkerConfig
+    from autograder.sandbox.protocol import WorkerConfig
+    from autograder.sandbox.wire import Limits
 
     config = WorkerConfig(scratch="/tmp", pid_namespace=True, threads=2, memory_bytes=1 << 30,
                           forbidden_apis=("torch.softmax",), wire_limits=Limits(max_depth=9),
