@@ -89,23 +89,25 @@ def stats_cmd(ctx: click.Context, responses: Path, html_out: Path | None, quiz: 
     A student with no row for a question scores 0 on it. KR-20 counts a partial score as
     wrong (items dichotomised at full marks); alpha uses the raw points.
     """
-    from quizzes import stats
+    from quizzes.stats import analyse
+    from quizzes.stats_report import print_report, render_html
+    from quizzes.stats_responses import ResponsesError, bank_choices, load_responses
 
     prepare_file(html_out, "--html")
     state = group_state(ctx)
     resolver = None
     if responses.suffix.lower() == ".json":
         try:
-            resolver = stats.bank_choices(state.banks())
+            resolver = bank_choices(state.banks())
         except click.ClickException:
             resolver = None  # no usable banks: statistics without distractor analysis
     try:
-        result = stats.analyse(stats.load_responses(responses, quiz=quiz, choices=resolver))
-    except stats.ResponsesError as exc:
+        result = analyse(load_responses(responses, quiz=quiz, choices=resolver))
+    except ResponsesError as exc:
         raise QuizUsageError(str(exc)) from None
-    stats.print_report(result)
+    print_report(result)
     if html_out is not None:
-        html_out.write_text(stats.render_html(result, title=f"Item analysis: {responses.name}"), encoding="utf-8")
+        html_out.write_text(render_html(result, title=f"Item analysis: {responses.name}"), encoding="utf-8")
         click.echo(f"wrote {html_out}", err=True)
 
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from quizzes import stats
 from quizzes.cli import main
-from quizzes.stats import Response, ResponsesError, analyse, load_responses
+from quizzes.stats import analyse
+from quizzes.stats_report import render_html
+from quizzes.stats_responses import Response, ResponsesError, bank_choices, load_responses
 
 # 5 students x 3 dichotomous items (1 point each). Totals 3, 2, 1, 1, 0.
 MATRIX = {
@@ -149,7 +150,7 @@ def test_json_flat_records(tmp_path):
 def test_html_report_escapes_and_embeds_plots(tmp_path):
     rows = responses(MATRIX)
     rows[0] = Response("s1", "q1", 1.0, 1.0, ("<script>alert(1)</script>",))
-    html = stats.render_html(analyse(rows))
+    html = render_html(analyse(rows))
     assert html.count("data:image/png;base64,") == 2
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)" in html
     assert "KR-20 <strong>0.58</strong>" in html  # 15/26
@@ -192,7 +193,7 @@ def test_cli_stats_from_quiz_score_json(tmp_path):
     # distractor rows by choice text (the letters differed per student)
     report = (tmp_path / "r.html").read_text()
     assert f"<td>{right}</td>" in report and f"<td>{wrong}</td>" in report
-    records = load_responses(tmp_path / "s.json", choices=stats.bank_choices({"demo": bank}))
+    records = load_responses(tmp_path / "s.json", choices=bank_choices({"demo": bank}))
     picks = {r.student: r.choice for r in records if r.question == "demo-single"}
     assert picks == {"s1": (right,), "s2": (right,), "s3": (wrong,), "s4": (wrong,)}
     assert "data:image/png;base64," in report
