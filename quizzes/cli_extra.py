@@ -1,5 +1,5 @@
-"""The `quiz export`, `quiz stats` and `quiz serve` commands, added to the `quiz` group by
-:func:`register` (quizzes/cli.py), so they share its ``--banks`` option and its
+"""The `quiz export`, `quiz stats`, `quiz serve` and `quiz audit` commands, added to the `quiz`
+group at the end of quizzes/cli.py, so they share its ``--banks`` option and its
 :class:`~quizzes.cli_state.State`."""
 from __future__ import annotations
 
@@ -187,9 +187,3 @@ def audit_cmd(ctx: click.Context, topics: tuple[str, ...], students: int) -> Non
     audits, overall = audit_banks(banks, students)
     if not print_audit(audits, overall, Console()):
         ctx.exit(EXIT_USAGE)
-
-
-def register(group: click.Group) -> None:
-    """Add `export`, `stats`, `serve` and `audit` to the `quiz` group."""
-    for command in (export_cmd, stats_cmd, serve_cmd, audit_cmd):
-        group.add_command(command)

@@ -222,7 +222,7 @@ def test_quiz_upsert(gb):
 
 
 def test_compatible_with_quiz_cli_gradebook(tmp_path):
-    from quizzes.cli import write_gradebook
+    from quizzes.cli_score import write_gradebook
 
     class Score:  # what write_gradebook reads from a QuizScore
         def __init__(self, student, quiz, score, max_score):
