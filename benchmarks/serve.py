@@ -58,6 +58,30 @@ def warm_grade_s(submission: Path, scratch: Path) -> float:
     return elapsed
 
 
+def cpu_seconds(root: int) -> dict[str, float]:
+    """CPU seconds (user + system, and that of exited children) of the server process `root`
+    and of everything below it, from /proc (Linux): where the class's load went."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents, used = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, ValueError):
+            continue  # not a process, or gone
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = sum(int(f) for f in fields[11:15]) / tick
+
+    def below_root(pid: int) -> bool:
+        while pid in parents and pid != root:
+            pid = parents[pid]
+        return pid == root
+
+    below = sum(seconds for pid, seconds in used.items() if pid != root and below_root(pid))
+    return {"server": used.get(root, 0.0), "grading": below}
+
+
 def zipped(folder: Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -155,6 +179,7 @@ def main() -> None:
             started = time.perf_counter()
             uploads, quizzes = asyncio.run(load(base, tokens, zipped(folder), args.quiz_posts))
             wall = time.perf_counter() - started
+            cpu = cpu_seconds(server.pid)
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -180,10 +205,13 @@ def main() -> None:
     ratio = percentile(grade_s, 0.95) / single
     print(f"p95 / one warm grade = {ratio:.2f}x ({'meets' if ratio <= TARGET_RATIO else 'MISSES'} "
           f"the <= {TARGET_RATIO:g}x target)")
+    print(f"CPU while serving: server process {cpu['server']:.1f} s, grading processes and their "
+          f"sandboxes {cpu['grading']:.1f} s (since start, warm-up included)")
     codes = sorted({code for code, _ in quizzes})
     print(f"{args.quiz_posts} simultaneous quiz posts: {len(answered)} answered 200 (status codes {codes}), "
           f"{attempts} attempts recorded; latency p50 {percentile(answered, 0.5) * 1000:.0f} ms, "
-          f"p95 {percentile(answered, 0.95) * 1000:.0f} ms, max {max(s for _, s in quizzes) * 1000:.0f} ms")
+          f"p95 {percentile(answered, 0.95) * 1000:.0f} ms, max {max(s for _, s in quizzes) * 1000:.0f} ms"
+          if quizzes else f"{args.quiz_posts} quiz posts")
     ok = (lost == 0 and len(rows) == len(set(rows)) == args.students and len(answered) == args.quiz_posts
           and attempts == args.quiz_posts)
     print("none lost, none duplicated" if ok else "LOST OR DUPLICATED: see the counts above")
