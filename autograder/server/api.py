@@ -24,7 +24,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from autograder.intake import SubmissionError
+from autograder.intake import Submission, SubmissionError
 from autograder.server import store
 from autograder.server.auth import HTTPProblem, check_csrf, require
 from autograder.server.course import now
@@ -78,14 +78,14 @@ async def submit(request: Request) -> Response:
         raise HTTPProblem(403, f"{name}: all {assignment.max_attempts} attempts used")
     if active >= limits.queued_per_student:
         raise HTTPProblem(429, f"{active} of your uploads are still being graded; wait for them")
-    await run_in_threadpool(_intake, filename, data, limits.zip_members)
+    submission = await run_in_threadpool(_intake, filename, data, limits.zip_members)
     upload_id = store.add_upload(state.book, who.student, name, filename, data,
                                  hashlib.sha256(data).hexdigest(), late)
-    state.grading.wake()
+    state.grading.queued(upload_id, submission)
     return JSONResponse({"id": upload_id, "status": "queued"}, status_code=202)
 
 
-def _intake(filename: str, data: bytes, zip_members: int) -> None:
+def _intake(filename: str, data: bytes, zip_members: int) -> Submission:
     """Refuse now what grading would refuse: the same rules as `autograder grade`."""
     if filename.endswith(".zip"):
         try:
@@ -96,7 +96,7 @@ def _intake(filename: str, data: bytes, zip_members: int) -> None:
             raise HTTPProblem(400, f"{filename}: {members} members, at most {zip_members} allowed")
     with tempfile.TemporaryDirectory(prefix="autograder-intake-") as scratch:
         try:
-            read_upload(Path(scratch), filename, data)
+            return read_upload(Path(scratch), filename, data)
         except SubmissionError as exc:
             raise HTTPProblem(400, str(exc).replace(scratch + "/", "")) from None
 

@@ -3,12 +3,15 @@
 Dask cluster with `--cluster`), and each result back into the gradebook.
 
 One thread claims uploads (fairly across students, see `store.claim_next`) while fewer than
-`jobs` are grading, and records each result as it arrives: the gradebook row and the upload's
+`QUEUED_PER_PROCESS` per grading process are handed over (one grading, one waiting, so a
+process never idles while the next upload is claimed and read), and records each result as
+it arrives: the gradebook row and the upload's
 status change in one commit each, so a SIGKILL at any point leaves the upload ``queued`` or
 ``grading`` (requeued on restart) and never two rows for one submission.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import secrets
@@ -16,6 +19,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -49,6 +53,8 @@ def read_upload(folder: Path, filename: str, data: bytes) -> Submission:
 
 
 POOL_START_S = 120.0  # a spawned grading process imports torch and starts its worker
+QUEUED_PER_PROCESS = 2  # handed-over jobs per grading process: the one it grades, the next one
+PREPARED_KEPT = 1024  # uploads whose upload-time intake is kept for the grading thread
 
 
 def _submission_timeout_s(setup: GradingSetup) -> float:
@@ -62,8 +68,8 @@ class GradingService:
                  cluster: str | None = None, deadline_s: float | None = None):
         self.book, self.setup, self.jobs = book, setup, max(1, jobs)
         # A job past this is stuck (the sandbox's own limits end a slow submission well before):
-        # the submission's time limit plus a pool process's start-up.
-        self.deadline_s = deadline_s or _submission_timeout_s(setup) + POOL_START_S
+        # waiting behind one whole grade, its own time limit, and a pool process's start-up.
+        self.deadline_s = deadline_s or 2 * _submission_timeout_s(setup) + POOL_START_S
         self.fingerprint = GradeFingerprint(setup.grader, config_digest(setup.config_text))
         self._cluster_address = cluster
         self._wake = threading.Event()
@@ -72,6 +78,10 @@ class GradingService:
         self._scratch = Path(tempfile.mkdtemp(prefix="autograder-serve-"))
         self._executor: Any = None
         self._dask: tuple[Any, Any] | None = None
+        # upload id -> the Submission its upload-time intake read (this process's uploads only;
+        # an upload without one, e.g. after a restart, is read again from the gradebook)
+        self._prepared: OrderedDict[int, Submission] = OrderedDict()
+        self._prepared_lock = threading.Lock()
         self._digests: dict[int, str] = {}  # upload id -> submission digest (the gradebook key)
         self._sent: dict[futures.Future, float] = {}  # job -> time.monotonic() it was handed over
         self._warming: list[futures.Future] = []  # one no-op job per pool process (see `ready`)
@@ -134,6 +144,15 @@ class GradingService:
     def wake(self) -> None:
         self._wake.set()
 
+    def queued(self, upload_id: int, submission: Submission) -> None:
+        """A new upload and what its intake read (spares the grading thread reading it again);
+        wakes the queue."""
+        with self._prepared_lock:
+            self._prepared[upload_id] = submission
+            while len(self._prepared) > PREPARED_KEPT:  # claimed by another server process
+                self._prepared.popitem(last=False)
+        self.wake()
+
     # -- the loop ----------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -146,8 +165,9 @@ class GradingService:
                 self._stop.wait(1.0)
 
     def _step(self, inflight: dict[futures.Future, store.Upload]) -> None:
-        """Claim while fewer than `jobs` are grading, then record what finished (0.2 s at most)."""
-        while len(inflight) < self.jobs:
+        """Claim while fewer than QUEUED_PER_PROCESS jobs per process are handed over, then
+        record what finished (0.2 s at most)."""
+        while len(inflight) < QUEUED_PER_PROCESS * self.jobs:
             claimed = store.claim_next(self.book, {u.student for u in inflight.values()})
             if claimed is None:
                 break
@@ -186,10 +206,17 @@ class GradingService:
             process.kill()
         self._replace_pool()
 
+    def _read(self, upload: store.Upload) -> Submission:
+        folder = self._scratch / str(upload.id)
+        with self._prepared_lock:
+            prepared = self._prepared.pop(upload.id, None)
+        if prepared is not None:  # named as if read here, like an upload read after a restart
+            return dataclasses.replace(prepared, path=folder / upload.filename)
+        return read_upload(folder, upload.filename, store.content(self.book, upload.id))
+
     def _submit(self, upload: store.Upload) -> futures.Future | None:
         try:
-            submission = read_upload(self._scratch / str(upload.id), upload.filename,
-                                     store.content(self.book, upload.id))
+            submission = self._read(upload)
         except SubmissionError as exc:  # the intake at upload time passed: a changed rule
             self._error(upload, str(exc), None)
             return None

@@ -94,6 +94,9 @@ class NoGrading:
     def wake(self) -> None:
         pass
 
+    def queued(self, upload_id: int, submission: object) -> None:
+        pass
+
     def stop(self) -> None:
         pass
 
