@@ -79,9 +79,11 @@ def init_process(setup: GradingSetup) -> None:
 
 def warm_process(setup: GradingSetup) -> None:
     """Pool initializer of a long-lived server: besides `init_process`, start this process's
-    sandbox worker and import the grading stack (pytest, the plugin) now, so the first upload
-    after a start is graded as fast as the hundredth. Never raises: a machine that cannot
-    grade says so on the first job, where the upload records the reason."""
+    sandbox worker and grade the reference solutions once, unrecorded, so that the suites,
+    the reference and torch's kernels are loaded and the first upload after a start is graded
+    as fast as the hundredth (a cold first grade costs about four warm ones in CPU). Never
+    raises: a machine that cannot grade says so on the first job, where the upload records
+    the reason."""
     try:
         init_process(setup)
         from autograder.workers import worker_from_config
@@ -89,15 +91,22 @@ def warm_process(setup: GradingSetup) -> None:
         workers = _PROCESS_STATE.setdefault("workers", [])
         if not workers:
             workers.append(worker_from_config(_PROCESS_STATE["config"]).start(wait=False))
-        import autograder.grading  # noqa: F401 - the import is the warm-up (pytest, suites' plugin)
-
         workers[0].start(wait=True)
+        _warm_up_grade(setup)
     except Exception:  # noqa: BLE001 - reported by the first job instead (see grade_group_job)
         for worker in _PROCESS_STATE.pop("workers", []):  # the first job starts afresh
             try:
                 worker.close()
             except Exception:  # noqa: BLE001 - a worker that never started has nothing to close
                 pass
+
+
+def _warm_up_grade(setup: GradingSetup) -> None:
+    from autograder.demo import write_reference_submission
+
+    with tempfile.TemporaryDirectory(prefix="autograder-warm-up-") as folder:
+        submission = load_submission(write_reference_submission(Path(folder) / "reference"))
+    grade_group_job([(submission, "warm-up")], 0, setup)
 
 
 def process_id() -> int:

@@ -2,6 +2,8 @@
 answer; a mistake gets its hint; each student sees only their own submissions."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -122,3 +124,44 @@ def test_a_long_poll_is_bounded_and_checked_first(shared_quiet_course):
             assert "from 0 to 30" in refused.json()["error"]
     with shared_quiet_course.client("bob") as bob:
         assert bob.get(f"/api/submissions/{upload_id}?wait=30", timeout=10).status_code == 404
+
+
+def test_one_grading_process_holds_the_next_upload_while_it_grades(graded_course, tmp_path):
+    """With one grading process, a second upload is handed over while the first is graded
+    (both ``grading`` at once), so the process never waits for the queue between them; the
+    intake kept for each upload is dropped once it is handed over."""
+    data = reference_zip(tmp_path)
+    clients = {who: graded_course.client(who) for who in STUDENTS}
+    try:
+        ids = {who: c.post("/api/submissions", files={"file": ("lab.zip", data)}).json()["id"]
+               for who, c in clients.items()}
+        both_grading, states = False, {}
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            states = {who: clients[who].get(f"/api/submissions/{i}").json()["status"] for who, i in ids.items()}
+            both_grading |= all(s == "grading" for s in states.values())
+            if all(s in ("graded", "error") for s in states.values()):
+                break
+            time.sleep(0.05)
+        assert set(states.values()) == {"graded"}, states
+        assert both_grading, "the second upload waited in the queue while the only process graded"
+        assert not graded_course.grading._prepared
+    finally:
+        for c in clients.values():
+            c.close()
+
+
+def test_a_grading_process_is_warm_before_the_first_upload():
+    """The pool initializer grades the reference once (unrecorded): the suites ran, so the
+    process's reference cache holds their reference outputs before any upload arrives."""
+    script = (
+        "from autograder import jobs\n"
+        "jobs.warm_process(jobs.GradingSetup.from_path(None))\n"
+        "print(len(jobs._PROCESS_STATE['cache']._entries))\n"
+        "for worker in jobs._PROCESS_STATE.get('workers', []):\n"
+        "    worker.close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) > 100, done.stdout  # every suite's cases called the reference
