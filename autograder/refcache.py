@@ -52,18 +52,28 @@ def fingerprint(value: Any, digest: hashlib._Hash | None = None) -> str:
 
 
 class ReferenceCache:
-    """{(function, inputs fingerprint): output}; outputs are handed out as copies."""
+    """{(function, inputs fingerprint): output}; outputs are handed out as copies.
+
+    Holds at most `max_entries`, dropping the oldest first: a server's grading process lives
+    for weeks and grades each upload with fresh inputs, so what it cached for last week's
+    uploads must make room rather than stop the caching of today's.
+    """
 
     def __init__(self, max_entries: int = 20_000):
-        self._entries: dict[tuple[str, str], Any] = {}
+        self._entries: dict[tuple[str, str], Any] = {}  # in insertion order: oldest first
         self.max_entries = max_entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def get_or_compute(self, name: str, args: tuple, kwargs: dict, compute: Callable[[], Any]) -> Any:
         key = (name, fingerprint((args, kwargs)))
         if key in self._entries:
             return clone_inputs(self._entries[key])
         value = compute()
-        if len(self._entries) < self.max_entries:
+        if self.max_entries > 0:
+            while len(self._entries) >= self.max_entries:
+                del self._entries[next(iter(self._entries))]
             self._entries[key] = clone_inputs(value)
         return value
 

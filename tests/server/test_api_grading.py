@@ -157,7 +157,7 @@ def test_a_grading_process_is_warm_before_the_first_upload():
     script = (
         "from autograder import jobs\n"
         "jobs.warm_process(jobs.GradingSetup.from_path(None))\n"
-        "print(len(jobs._PROCESS_STATE['cache']._entries))\n"
+        "print(len(jobs._PROCESS_STATE['cache']))\n"
         "for worker in jobs._PROCESS_STATE.get('workers', []):\n"
         "    worker.close()\n"
     )

@@ -1,0 +1,48 @@
+"""The reference cache: a hit is a copy of the first computation; when full, the oldest entry
+makes room, so a long-lived grading process keeps caching the inputs it sees now."""
+from __future__ import annotations
+
+import torch
+
+from autograder.refcache import ReferenceCache
+
+
+def _counting():
+    calls = []
+
+    def compute_for(x):
+        def compute():
+            calls.append(x)
+            return torch.tensor([float(x)])
+        return compute
+    return calls, compute_for
+
+
+def test_a_repeated_call_is_answered_from_the_cache_with_a_copy():
+    cache = ReferenceCache()
+    calls, compute_for = _counting()
+    first = cache.get_or_compute("ref:f", (1,), {}, compute_for(1))
+    first.add_(100)  # the caller changing its answer must not change the cache's
+    again = cache.get_or_compute("ref:f", (1,), {}, compute_for(1))
+    assert calls == [1]
+    assert again.tolist() == [1.0]
+
+
+def test_a_full_cache_drops_its_oldest_entry_and_keeps_caching():
+    cache = ReferenceCache(max_entries=2)
+    calls, compute_for = _counting()
+    for x in (1, 2, 3):  # 3 pushes 1 out
+        cache.get_or_compute("ref:f", (x,), {}, compute_for(x))
+    assert len(cache) == 2
+    cache.get_or_compute("ref:f", (3,), {}, compute_for(3))  # newest: still cached
+    cache.get_or_compute("ref:f", (2,), {}, compute_for(2))  # kept
+    cache.get_or_compute("ref:f", (1,), {}, compute_for(1))  # dropped: computed again
+    assert calls == [1, 2, 3, 1]
+
+
+def test_a_cache_of_no_entries_computes_every_call():
+    cache = ReferenceCache(max_entries=0)
+    calls, compute_for = _counting()
+    for _ in range(2):
+        cache.get_or_compute("ref:f", (1,), {}, compute_for(1))
+    assert calls == [1, 1] and len(cache) == 0
