@@ -19,7 +19,7 @@ import statistics
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from autograder import templating
 from autograder.csv_cells import SafeWriter
@@ -177,25 +177,36 @@ def export_canvas_csv(
         points = float(points_possible)
     column = f"{assignment} ({assignment_id})" if assignment_id is not None else assignment
     unmatched: list[str] = []
+    scores: dict[str, list[float | None]] = {}
+    for row in rows:
+        if roster is not None and row.student not in roster:
+            unmatched.append(row.student)
+        score = None
+        if row.status == "graded" and row.score is not None:
+            score = row.score
+            if points_possible is not None and row.max_score:
+                score = row.score * points / row.max_score
+        scores[row.student] = [score]
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = SafeWriter(handle)  # student ids and names cannot run as formulas
-        writer.writerow(CANVAS_IDENTITY + [column])
-        writer.writerow(["Points Possible", "", "", "", "", number(points)])
-        for row in rows:
-            identity = {"Student": row.student, "ID": "", "SIS User ID": "",
-                        "SIS Login ID": row.student, "Section": ""}
-            if roster is not None:
-                if row.student in roster:
-                    identity.update({c: roster[row.student].get(c, "") for c in CANVAS_IDENTITY})
-                else:
-                    unmatched.append(row.student)
-            score = None
-            if row.status == "graded" and row.score is not None:
-                score = row.score
-                if points_possible is not None and row.max_score:
-                    score = row.score * points / row.max_score
-            writer.writerow([identity[c] for c in CANVAS_IDENTITY] + [number(score)])
+        write_canvas_rows(handle, [(column, points)], scores, roster)
     return sorted(unmatched)
+
+
+def write_canvas_rows(handle: TextIO, columns: list[tuple[str, float]],
+                      scores: Mapping[str, list[float | None]],
+                      roster: Mapping[str, Mapping[str, str]] | None = None) -> None:
+    """Canvas's import format (see `export_canvas_csv`) for any number of assignment columns:
+    `columns` are (column name, points possible), `scores` each student's cell per column
+    (None: empty). Without a `roster` entry a student's id is the SIS Login ID."""
+    writer = SafeWriter(handle)  # student ids and names cannot run as formulas
+    writer.writerow(CANVAS_IDENTITY + [name for name, _ in columns])
+    writer.writerow(["Points Possible", *[""] * (len(CANVAS_IDENTITY) - 1),
+                     *(number(points) for _, points in columns)])
+    for student, cells in scores.items():
+        identity = {"Student": student, "ID": "", "SIS User ID": "", "SIS Login ID": student, "Section": ""}
+        if roster is not None and student in roster:
+            identity.update({c: roster[student].get(c, "") for c in CANVAS_IDENTITY})
+        writer.writerow([identity[c] for c in CANVAS_IDENTITY] + [number(c) for c in cells])
 
 
 # -- results.json and feedback per student ----------------------------------------------------

@@ -15,8 +15,11 @@ from autograder.server.auth import HTTPProblem, check_csrf, require
 from autograder.server.pages import render, scores_of
 
 
-def recorded_grades(request: Request) -> dict[str, dict[str, float | None]]:
-    """{student: {assignment: recorded score}} under each assignment's best/last and late policy."""
+def recorded_grades(request: Request, points: dict[str, float] | None = None
+                    ) -> dict[str, dict[str, float | None]]:
+    """{student: {assignment: recorded score}} under each assignment's best/last and late policy
+    (every roster student, with {} for one who has none). `points` fills with the largest
+    max_score graded per assignment."""
     state = request.app.state
     out: dict[str, dict[str, float | None]] = {s: {} for s in state.students}
     for upload in store.uploads_of(state.book):
@@ -26,6 +29,8 @@ def recorded_grades(request: Request) -> dict[str, dict[str, float | None]]:
         if row is None or row.score is None:
             continue
         name, assignment = state.course.assignment(upload.assignment)
+        if points is not None:
+            points[name] = max(points.get(name, 0.0), row.max_score or 0.0)
         counted = assignment.recorded_score(row.score, bool(upload.late))
         grades = out.setdefault(upload.student, {})
         earlier = grades.get(name)
@@ -92,17 +97,6 @@ async def regrade(request: Request) -> Response:
     return RedirectResponse("/instructor", status_code=303)
 
 
-def _export(request: Request, write, suffix: str, media: str) -> Response:
-    require(request, instructor=True)
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / f"export{suffix}"
-        write(request.app.state.book, path)
-        body = path.read_bytes()
-    filename = {".csv": "grades.csv", ".html": "summary.html"}[suffix]
-    headers = {} if media == "text/html" else {"Content-Disposition": f'attachment; filename="{filename}"'}
-    return Response(body, media_type=media, headers=headers)
-
-
 async def grades_csv(request: Request) -> Response:
     """The class table as CSV: ``student, <assignment>..., quiz:<name>...``, each cell the
     recorded grade (best or last, late policy applied), empty where there is none."""
@@ -123,11 +117,29 @@ async def grades_csv(request: Request) -> Response:
 
 
 async def canvas_csv(request: Request) -> Response:
-    return _export(request, exports.export_canvas_csv, ".csv", "text/csv")
+    """For Canvas's Grades > Import: one column per assignment holding each student's recorded
+    grade (the class table's and grades.csv's: best or last, late policy applied), its points
+    possible the grader's total. Every roster student has a row; no grade is an empty cell."""
+    require(request, instructor=True)
+    state = request.app.state
+    points: dict[str, float] = {}
+    grades = recorded_grades(request, points)
+    assignments = list(state.course.assignments)
+    total = max(points.values(), default=0.0)  # an assignment nobody has been graded on yet
+    out = io.StringIO()
+    exports.write_canvas_rows(out, [(a, points.get(a, total)) for a in assignments],
+                              {s: [grades[s].get(a) for a in assignments] for s in sorted(grades)})
+    return Response(out.getvalue(), media_type="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="canvas.csv"'})
 
 
 async def summary(request: Request) -> Response:
-    return _export(request, exports.class_summary_html, ".html", "text/html")
+    """`autograder batch --summary`'s page over each student's latest graded upload."""
+    require(request, instructor=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "summary.html"
+        exports.class_summary_html(request.app.state.book, path)
+        return HTMLResponse(path.read_text(encoding="utf-8"))
 
 
 async def quiz_responses(request: Request) -> Response:

@@ -83,7 +83,14 @@ def test_deadline_late_penalty_attempt_limit_and_best_or_last(policy_course, tmp
         assert rows["alice"]["late_lab"] == cells[1] and rows["alice"]["open_lab"] == cells[2]
         canvas = teacher.get("/instructor/canvas.csv")
         assert canvas.status_code == 200 and canvas.headers["content-type"].startswith("text/csv")
-        assert "alice" in canvas.text
+        header, points, *students = list(csv.reader(io.StringIO(canvas.text)))
+        # Canvas's five identity columns, then one column per assignment in course.yaml's order
+        assert header == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "late_lab", "open_lab"]
+        assert points == ["Points Possible", "", "", "", "", f"{TOTAL:g}", f"{TOTAL:g}"]
+        by_student = {row[0]: row for row in students}
+        assert by_student["alice"][3] == "alice"  # SIS Login ID: how Canvas matches the row
+        assert by_student["alice"][5:] == [cells[1], cells[2]]  # the recorded grades, not the latest
+        assert by_student["bob"][5:] == ["", ""]  # on the roster, nothing graded yet
         summary = teacher.get("/instructor/summary")
         assert summary.status_code == 200 and "<html" in summary.text.lower()
 
