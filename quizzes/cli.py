@@ -80,18 +80,19 @@ def list_banks(state: State) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Quiz banks in {state.banks_dir}")
+    # names and titles are shown as written: rich markup in them is text, not styling
+    table = Table(title=escape(f"Quiz banks in {state.banks_dir}"))
     for column in ("topic", "questions", "points", "types", "title"):
         table.add_column(column, justify="right" if column in ("questions", "points") else "left")
     banks = state.banks()
     for topic, bank in banks.items():
         types = Counter(q.type for q in bank.questions)
         table.add_row(
-            topic,
+            escape(topic),
             str(len(bank.questions)),
             f"{bank.total_points:g}",
             ", ".join(f"{t} {n}" for t, n in sorted(types.items())),
-            bank.title,
+            escape(bank.title),
         )
     Console(width=max(100, Console().width)).print(table)
     if not banks:
@@ -192,7 +193,8 @@ def take(state: State, topic: str, student: str | None, quiz: str | None) -> Non
     interactive = sys.stdin.isatty()
     console = Console(highlight=False)
     presented = present_bank(bank, student, quiz)
-    console.print(f"[bold]{bank.title}[/bold] · {len(presented)} questions · student {student}\n")
+    console.print(f"[bold]{escape(bank.title)}[/bold] · {len(presented)} questions · "
+                  f"student {escape(student)}\n")
     answers = _answer_lines(interactive)
     total = 0.0
     answered = 0

@@ -324,7 +324,7 @@ def print_audit(audits: list[BankAudit], overall: dict[str, StrategyFigure], con
         for i, name in enumerate(names):
             f = figures[name]
             kind, label = STRATEGIES[name]
-            table.add_row(topic if i == 0 else "", label, kind, str(f.questions), f"{f.score:.2f}",
+            table.add_row(escape(topic) if i == 0 else "", label, kind, str(f.questions), f"{f.score:.2f}",
                           f"{f.chance:.2f}", f"{f.bound:.2f}", "ok" if f.ok else "[bold red]CUE[/]",
                           end_section=(i == len(names) - 1) and not last)
 

@@ -227,3 +227,19 @@ def test_broken_bank_is_a_clean_error(tmp_path):
     assert result.exit_code == 2
     assert isinstance(result.exception, SystemExit)  # a message, not a traceback
     assert f"{tmp_path / 'oops.yaml'}:4: field questions: List should have at least 1 item" in result.output
+
+
+def test_markup_in_a_bank_title_or_student_id_is_shown_as_written(tmp_path, fixture_dir):
+    """Rich markup in text the command did not write (a bank's title, a file name, --student)
+    is text: shown literally, never styling, never a crash."""
+    title = "Attention [/bold] and [red]masks"
+    bank = (fixture_dir / "demo.yaml").read_text(encoding="utf-8")
+    (tmp_path / "demo.yaml").write_text(
+        bank.replace("title: Demo bank for the quiz engine tests", f"title: '{title}'"), encoding="utf-8")
+    runner = CliRunner()
+    listed = runner.invoke(main, ["--banks", str(tmp_path), "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "Attention [/bold] and" in listed.output  # the table may wrap the rest
+    taken = runner.invoke(main, ["--banks", str(tmp_path), "take", "demo", "--student", "[/b]eve"], input="")
+    assert taken.exit_code == 0, taken.output
+    assert f"{title} · " in taken.output and "student [/b]eve" in taken.output
