@@ -5,9 +5,9 @@ Dask cluster with `--cluster`), and each result back into the gradebook.
 One thread claims uploads (fairly across students, see `store.claim_next`) while fewer than
 `QUEUED_PER_PROCESS` per grading process are handed over (one grading, one waiting, so a
 process never idles while the next upload is claimed and read), and records each result as
-it arrives: the gradebook row and the upload's
-status change in one commit each, so a SIGKILL at any point leaves the upload ``queued`` or
-``grading`` (requeued on restart) and never two rows for one submission.
+it arrives: the gradebook row and the upload's status change in one commit each, so a SIGKILL
+at any point leaves the upload ``queued`` or ``grading`` (requeued on restart) and never two
+rows for one submission.
 """
 from __future__ import annotations
 
