@@ -43,10 +43,11 @@ def check_submission(sources: dict[str, str], forbidden: dict[str, list[str]]
     ``(module, WHOLE_MODULE)``. Linear in the size of the sources.
     """
     out: dict[tuple[str, str], Finding] = {}
+    trees: dict[str, ast.Module | None] = {}  # each module parsed once, whatever the APIs
     for module, apis in forbidden.items():
         if module not in sources or not apis:
             continue
-        analysis = _Analysis(sources, tuple(apis))
+        analysis = _Analysis(sources, tuple(apis), trees)
         try:
             flagged = analysis.flagged(module)
         except RecursionError:
@@ -61,10 +62,12 @@ def check_submission(sources: dict[str, str], forbidden: dict[str, list[str]]
 class _Analysis:
     """The unit graph of the submission, checked against one module's forbidden APIs."""
 
-    def __init__(self, sources: dict[str, str], apis: tuple[str, ...]):
+    def __init__(self, sources: dict[str, str], apis: tuple[str, ...],
+                 trees: dict[str, ast.Module | None] | None = None):
         self.sources = sources
         self.apis = apis
         self._units: dict[str, list[Unit]] = {}
+        self._trees = {} if trees is None else trees  # shared by the analyses of one submission
 
     def binders(self, module: str) -> dict[str, list[int]]:
         """``{bound name: [indices of the units binding it]}`` of a submission module."""
@@ -79,10 +82,12 @@ class _Analysis:
             self._units[module] = []
             source = self.sources.get(module)
             if isinstance(source, str) and module not in TRUSTED_MODULES:
-                try:
-                    tree = ast.parse(source)
-                except (SyntaxError, ValueError, MemoryError):
-                    tree = None
+                if module not in self._trees:
+                    try:
+                        self._trees[module] = ast.parse(source)
+                    except (SyntaxError, ValueError, MemoryError):
+                        self._trees[module] = None
+                tree = self._trees[module]
                 if tree is not None:
                     self._units[module] = read_units(module, tree, self.sources, self.apis)
         return self._units[module]

@@ -22,7 +22,6 @@ from autograder.judge import DiagnosedFailure, Judge
 
 IMPL_KEY = pytest.StashKey["object"]()
 SEED_KEY = pytest.StashKey[int]()
-JUDGE_KEY = pytest.StashKey[Judge]()
 CACHE_KEY = pytest.StashKey["object"]()  # a batch's ReferenceCache, set by the grader
 CONFIG_KEY = pytest.StashKey["object"]()  # the grader's GradingConfig (else --grading-config is read)
 
@@ -88,6 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(exc)) from None
     seed = config.getoption("--seed", None)
     config.stash[SEED_KEY] = secrets.randbits(31) if seed is None else seed
+    config.pluginmanager.register(SessionFixtures(config), "autograder-session-fixtures")
     threads = config.getoption("--torch-threads", 1)
     if threads and threads > 0:
         torch.set_num_threads(threads)
@@ -98,92 +98,101 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.fixture
-def seed(request: pytest.FixtureRequest) -> int:
-    """A per-test seed: the run's seed mixed with the test id (fresh inputs every run)."""
-    digest = hashlib.sha256(f"{request.config.stash[SEED_KEY]}|{request.node.nodeid}".encode())
-    return int.from_bytes(digest.digest()[:4], "little") & 0x7FFFFFFF
-
-
-@pytest.fixture
 def rng(seed: int) -> torch.Generator:
     """A CPU torch.Generator seeded per test; draw inputs with it, then move them to `device`."""
     return torch.Generator().manual_seed(seed)
 
 
-@pytest.fixture(scope="session")
-def device(request: pytest.FixtureRequest) -> torch.device:
-    """The device suites put their tensors on (``--device``; auto picks CUDA when present)."""
-    choice = request.config.getoption("--device")
-    if choice == "auto":
-        choice = "cuda" if torch.cuda.is_available() else "cpu"
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise pytest.UsageError("--device cuda: no CUDA device is available")
-    if choice == "cuda":
-        # float32 comparisons must not run on TF32 matmuls (10-bit mantissa).
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-    return torch.device(choice)
+class SessionFixtures:
+    """The session-scoped fixtures, as methods of one plugin object per run.
 
-
-@pytest.fixture(scope="session")
-def impl(request: pytest.FixtureRequest):
-    """The implementation under test: ``impl.<module>.<function>(...)``."""
-    config = request.config
-    if IMPL_KEY not in config.stash:
-        try:
-            config.stash[IMPL_KEY] = load_implementation(config.getoption("--impl"))
-        except ImplementationError as exc:
-            raise pytest.UsageError(str(exc)) from None
-    return config.stash[IMPL_KEY]
-
-
-@pytest.fixture(scope="session")
-def ref(request: pytest.FixtureRequest):
-    """The reference implementation (hidden suites only; never shipped to the worker).
-
-    In a batch (a ReferenceCache in the stash) every reference call is answered from the
-    cache after its first computation.
+    They read the run's config from ``self`` instead of taking ``request``: pytest re-resolves
+    a cached fixture's arguments on every use, and each ``request`` costs a fresh fixture
+    definition and an ``inspect.signature`` call, several per test across a grade's ~300 cases.
     """
-    reference = load_implementation("reference")
-    cache = request.config.stash.get(CACHE_KEY, None)
-    if cache is None:
-        return reference
-    from autograder.refcache import CachedReference
 
-    return CachedReference(reference, cache)
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self._test_seed = 0
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """The per-test seed: the run's seed mixed with the test id (fresh inputs every run)."""
+        digest = hashlib.sha256(f"{self.config.stash[SEED_KEY]}|{item.nodeid}".encode())
+        self._test_seed = int.from_bytes(digest.digest()[:4], "little") & 0x7FFFFFFF
 
-@pytest.fixture(scope="session")
-def grading_config(request: pytest.FixtureRequest):
-    """The grader's typed grading.yaml from the stash, else ``--grading-config`` read once per run
-    (a plain `pytest` of the suites)."""
-    config = request.config.stash.get(CONFIG_KEY, None)
-    if config is None:
-        from autograder.config import load_config
+    @pytest.fixture
+    def seed(self) -> int:
+        """A per-test seed: the run's seed mixed with the test id (fresh inputs every run)."""
+        return self._test_seed
 
-        config = load_config(request.config.getoption("--grading-config"))
-    return config
+    @pytest.fixture(scope="session")
+    def device(self) -> torch.device:
+        """The device suites put their tensors on (``--device``; auto picks CUDA when present)."""
+        choice = self.config.getoption("--device")
+        if choice == "auto":
+            choice = "cuda" if torch.cuda.is_available() else "cpu"
+        if choice == "cuda" and not torch.cuda.is_available():
+            raise pytest.UsageError("--device cuda: no CUDA device is available")
+        if choice == "cuda":
+            # float32 comparisons must not run on TF32 matmuls (10-bit mantissa).
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+        return torch.device(choice)
 
+    @pytest.fixture(scope="session")
+    def impl(self):
+        """The implementation under test: ``impl.<module>.<function>(...)``."""
+        stash = self.config.stash
+        if IMPL_KEY not in stash:
+            try:
+                stash[IMPL_KEY] = load_implementation(self.config.getoption("--impl"))
+            except ImplementationError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        return stash[IMPL_KEY]
 
-@pytest.fixture(scope="session")
-def tolerances(grading_config) -> dict:
-    """(atol, rtol) per dtype from grading.yaml (over checking.TOLERANCES)."""
-    return grading_config.tolerance_map()
+    @pytest.fixture(scope="session")
+    def ref(self):
+        """The reference implementation (hidden suites only; never shipped to the worker).
 
+        In a batch (a ReferenceCache in the stash) every reference call is answered from the
+        cache after its first computation.
+        """
+        reference = load_implementation("reference")
+        cache = self.config.stash.get(CACHE_KEY, None)
+        if cache is None:
+            return reference
+        from autograder.refcache import CachedReference
 
-@pytest.fixture(scope="session")
-def function_tolerances(grading_config) -> dict:
-    """qualname -> dtype -> (atol, rtol): config.FUNCTION_TOLERANCE_DEFAULTS with grading.yaml's over them."""
-    return grading_config.function_tolerance_map()
+        return CachedReference(reference, cache)
 
+    @pytest.fixture(scope="session")
+    def grading_config(self):
+        """The grader's typed grading.yaml from the stash, else ``--grading-config`` read once per
+        run (a plain `pytest` of the suites)."""
+        config = self.config.stash.get(CONFIG_KEY, None)
+        if config is None:
+            from autograder.config import load_config
 
-@pytest.fixture
-def judge(request: pytest.FixtureRequest, impl, ref, tolerances, function_tolerances) -> Judge:
-    """Compares impl with ref on the same inputs and diagnoses known mistakes."""
-    judge = Judge(impl, ref, tolerances=tolerances, cache=request.config.stash.get(CACHE_KEY, None),
-                  function_tolerances=function_tolerances)
-    request.node.stash[JUDGE_KEY] = judge
-    return judge
+            config = load_config(self.config.getoption("--grading-config"))
+        return config
+
+    @pytest.fixture(scope="session")
+    def tolerances(self, grading_config) -> dict:
+        """(atol, rtol) per dtype from grading.yaml (over checking.TOLERANCES)."""
+        return grading_config.tolerance_map()
+
+    @pytest.fixture(scope="session")
+    def function_tolerances(self, grading_config) -> dict:
+        """qualname -> dtype -> (atol, rtol): config.FUNCTION_TOLERANCE_DEFAULTS with grading.yaml's
+        over them."""
+        return grading_config.function_tolerance_map()
+
+    @pytest.fixture
+    def judge(self, impl, ref, tolerances, function_tolerances) -> Judge:
+        """Compares impl with ref on the same inputs and diagnoses known mistakes."""
+        return Judge(impl, ref, tolerances=tolerances, cache=self.config.stash.get(CACHE_KEY, None),
+                     function_tolerances=function_tolerances)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -15,14 +15,28 @@ import torch
 from autograder.judge import IMMUTABLE_TYPES, clone_inputs
 
 
+def _plain(value: Any, depth: int = 2) -> bool:
+    """Whether `value` is made of IMMUTABLE_TYPES alone, in lists, tuples and dicts at most
+    `depth` deep: then its repr is exact, and one digest update replaces one per item."""
+    kind = type(value)
+    if kind in IMMUTABLE_TYPES:
+        return True
+    if depth == 0:
+        return False
+    if kind in (list, tuple):
+        return all(_plain(item, depth - 1) for item in value)
+    if kind is dict:
+        return all(type(key) in IMMUTABLE_TYPES and _plain(item, depth - 1) for key, item in value.items())
+    return False
+
+
 def fingerprint(value: Any, digest: hashlib._Hash | None = None) -> str:
     """A stable digest of call inputs (tensors by dtype, shape, device and bytes)."""
     top = digest is None
     digest = digest or hashlib.blake2b(digest_size=20)
     kind = type(value)
-    flat = kind in (list, tuple) and all(type(v) in IMMUTABLE_TYPES for v in value)
-    if kind in IMMUTABLE_TYPES or flat:
-        # token ids, words, flags: repr is exact for these types and one update replaces many
+    if _plain(value):
+        # token ids, merges, vocabularies, words, flags: repr is exact for these types
         digest.update(f"{kind.__name__}:{value!r}".encode())
     elif isinstance(value, torch.Tensor):
         t = value.detach().to("cpu").contiguous().reshape(-1)  # 0-dim tensors cannot be viewed as bytes
