@@ -147,6 +147,7 @@ def grade_submissions(
     from autograder.remote import RemoteImplementation
     from autograder.sandbox.client import SubmissionUnloadable
 
+    require_device(config.device)
     started = time.perf_counter()
     seed = secrets.randbits(31) if seed is None else seed
     out: list[GradeResult | None] = [None] * len(entries)
@@ -191,6 +192,19 @@ def grade_submissions(
             notes=[storable(note) for note in notes],
         )
     return out
+
+
+def require_device(device: str) -> None:
+    """Raise DeviceUnavailable when grading.yaml's `device` cannot run here: checked before any
+    case, or every case needing tensors would be recorded as a grader error in a partial grade."""
+    import torch
+
+    from autograder.sandbox.errors import DeviceUnavailable
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DeviceUnavailable(
+            f"grading.yaml sets device: cuda, but torch {torch.__version__} sees no CUDA device on "
+            "this machine (set device: auto to grade on the CPU where there is no GPU)")
 
 
 def _storable_text(functions: list[FunctionScore]) -> list[FunctionScore]:

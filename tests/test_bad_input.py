@@ -210,3 +210,33 @@ def test_a_guarded_message_is_printed_inert():
 
     assert one_line("cannot read \x1b]0;owned\x07file.csv\nsecond line") == \
         "cannot read \\x1b]0;owned\\x07file.csv / second line"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA: device: cuda is valid")
+def test_device_cuda_without_a_gpu_stops_grading_before_any_case(tmp_path):
+    """`device: cuda` where torch sees no GPU is the machine's problem (exit 4), not 175 failed
+    cases in a partial grade; a batch records nobody, and the course server does not start."""
+    config = tmp_path / "grading.yaml"
+    text = (ROOT / "grading.yaml").read_text(encoding="utf-8")
+    config.write_text(text.replace("\ndevice: auto", "\ndevice: cuda"), encoding="utf-8")
+    assert "device: cuda" in config.read_text(encoding="utf-8")
+    files = {"tmp": str(tmp_path)}
+    alice = str(ROOT / "examples" / "submissions" / "alice")
+    graded = _run(AUTOGRADER, ["grade", alice, "--config", str(config), "--results", "r.json"], files)
+    _check(graded, 4)
+    assert "device: cuda" in graded.stderr and not (tmp_path / "r.json").exists()
+    book = tmp_path / "grades.sqlite"
+    batch = _run(AUTOGRADER, ["batch", str(ROOT / "examples" / "submissions"), "--config", str(config),
+                              "--gradebook", str(book)], files)
+    _check(batch, 4)
+    assert "device: cuda" in batch.stderr
+    from autograder.gradebook import Gradebook
+
+    with Gradebook(book) as gradebook:
+        assert gradebook.latest() == []
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student\nann\n", encoding="utf-8")
+    served = _run(AUTOGRADER, ["serve", "--roster", str(roster), "--gradebook", str(tmp_path / "server.sqlite"),
+                               "--config", str(config), "--port", "0"], files)
+    _check(served, 4)
+    assert "device: cuda" in served.stderr

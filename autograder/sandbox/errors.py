@@ -96,5 +96,10 @@ class SandboxUnavailable(RuntimeError):
         self.log = log
 
 
+class DeviceUnavailable(SandboxUnavailable):
+    """grading.yaml's device cannot be used on this machine (``device: cuda`` without CUDA):
+    like a missing sandbox, the machine and not the student is the problem, so nothing is graded."""
+
+
 class SubmissionUnloadable(SandboxUnavailable):
     """This submission (not the sandbox) is the problem: its modules cannot be loaded."""

@@ -25,6 +25,19 @@ def _open_book(location: str):
         sys.exit(EXIT_ENVIRONMENT)
 
 
+def _require_device(setup) -> None:
+    """Stop before serving when grading.yaml's device cannot run here (every upload would fail)."""
+    from autograder.config import load_config
+    from autograder.grading import require_device
+    from autograder.sandbox.errors import DeviceUnavailable
+
+    try:
+        require_device(load_config(Path(setup.config_name)).device)
+    except DeviceUnavailable as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ENVIRONMENT)
+
+
 def _students(roster: Path) -> list[str]:
     from autograder.server.tokens import read_students
 
@@ -126,6 +139,8 @@ def serve_command(roster: Path, gradebook: str, course_path: Path | None, config
     except (YamlError, ValueError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+    if not cluster:  # a cluster's workers may have the GPU this machine lacks
+        _require_device(setup)
     students = _students(roster)
     book = _open_book(gradebook)
     grading = GradingService(book, setup, jobs=jobs or os.cpu_count() or 1, cluster=cluster)
