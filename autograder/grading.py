@@ -61,6 +61,9 @@ def run_suites_for_all(
     args = [
         *targets, "-c", str(PYTEST_INI), "--rootdir", str(suites_dir),
         "-p", "autograder.plugin", "--seed", str(seed), "--device", device,
+        # A suite's `assert ..., "message"` is feedback as written: pytest's rewritten asserts
+        # need its terminal plugin (off below) and raise a bare AssertionError without it.
+        "--assert=plain",
         # Grading needs none of pytest's extras; the unraisable-exception hook alone runs five
         # full gc.collect() passes per session (~0.5 s on a torch-sized heap).
         *[arg for name in NOT_NEEDED for arg in ("-p", f"no:{name}")],
