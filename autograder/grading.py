@@ -50,14 +50,16 @@ def run_suites_for_all(
     config_path: Path | None = None,
     cache: Any = None,
     config: GradingConfig | None = None,
+    one_after_another: bool = False,
 ) -> tuple[list[list[CaseResult]], list[str]]:
-    """One pytest session for several implementations: every case runs once per implementation.
+    """One pytest session for several implementations: every case runs once per implementation
+    (in parallel threads, or `one_after_another`: see FanOut).
 
     `config` (the grader's typed grading.yaml) reaches the suites through the stash; without
     it the plugin reads `config_path`.
     """
     targets = [str(suites_dir / f"test_{m}.py") for m in modules] if modules else [str(suites_dir)]
-    fan_out = FanOut(implementations, cache, grading_config=config)
+    fan_out = FanOut(implementations, cache, grading_config=config, one_after_another=one_after_another)
     args = [
         *targets, "-c", str(PYTEST_INI), "--rootdir", str(suites_dir),
         "-p", "autograder.plugin", "--seed", str(seed), "--device", device,
@@ -138,8 +140,10 @@ def grade_submissions(
     seed: int | None = None,
     config_path: Path | None = None,
     cache: Any = None,
+    one_after_another: bool = False,
 ) -> list[GradeResult]:
-    """Grade several submissions in one suite run, each in its own warm sandboxed worker.
+    """Grade several submissions in one suite run, each in its own warm sandboxed worker
+    (`one_after_another`: see FanOut).
 
     `entries` are (path, student id or None); `workers` holds at least as many workers. The
     inputs of every case are drawn once and sent to every submission; the workers compute in
@@ -178,7 +182,8 @@ def grade_submissions(
     results, errors = [], []
     if implementations:
         results, errors = run_suites_for_all(implementations, seed=seed, device=config.device,
-                                             config_path=config_path, cache=cache, config=config)
+                                             config_path=config_path, cache=cache, config=config,
+                                             one_after_another=one_after_another)
     elapsed = time.perf_counter() - started
     for (index, submission, worker, failed_imports), cases in zip(readable, results, strict=True):
         notes = list(submission.notes)

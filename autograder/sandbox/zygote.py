@@ -29,6 +29,7 @@ by the descendant walk (and C's seccomp filter keeps every process of C in C's s
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import select
@@ -239,6 +240,10 @@ class _Zygote:
         install_guards(list(cfg.forbidden_apis))
         OP_FENCE.prepare(list(cfg.forbidden_apis))
         guard_thread_start(GUARD)
+        # What is imported now lives as long as the zygote: in the permanent generation, a
+        # forked child's collections never walk it (nor copy the shared pages they would touch).
+        gc.collect()
+        gc.freeze()
         import_s = time.monotonic() - started
         self.landlock = 0
         in_force = ["bubblewrap namespaces (user, pid, net, mount, ipc, uts)"] \

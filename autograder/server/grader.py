@@ -3,11 +3,13 @@
 Dask cluster with `--cluster`), and each result back into the gradebook.
 
 One thread claims uploads (fairly across students, see `store.claim_next`) while fewer than
-`QUEUED_PER_PROCESS` per grading process are handed over (one grading, one waiting, so a
-process never idles while the next upload is claimed and read), and records each result as
+`QUEUED_PER_PROCESS` jobs per grading process are handed over (one grading, one waiting, so a
+process never idles while the next job is claimed and read), and records each result as
 it arrives: the gradebook row and the upload's status change in one commit each, so a SIGKILL
 at any point leaves the upload ``queued`` or ``grading`` (requeued on restart) and never two
-rows for one submission.
+rows for one submission. A job that will wait anyway (every process already has one) takes up
+to `WAITING_JOB_UPLOADS` uploads, graded in one suite run one after the other: collection,
+fixtures and the reference's outputs are shared, about a tenth of a grade's CPU each.
 """
 from __future__ import annotations
 
@@ -54,6 +56,7 @@ def read_upload(folder: Path, filename: str, data: bytes) -> Submission:
 
 POOL_START_S = 120.0  # a spawned grading process imports torch and starts its worker
 QUEUED_PER_PROCESS = 2  # handed-over jobs per grading process: the one it grades, the next one
+WAITING_JOB_UPLOADS = 2  # uploads in a job handed over while every process has one already
 PREPARED_KEPT = 1024  # uploads whose upload-time intake is kept for the grading thread
 
 
@@ -83,7 +86,7 @@ class GradingService:
         self._prepared: OrderedDict[int, Submission] = OrderedDict()
         self._prepared_lock = threading.Lock()
         self._digests: dict[int, str] = {}  # upload id -> submission digest (the gradebook key)
-        self._sent: dict[futures.Future, float] = {}  # job -> time.monotonic() it was handed over
+        self._sent: dict[futures.Future, float] = {}  # job -> time.monotonic() it is overdue at
         self._warming: list[futures.Future] = []  # one no-op job per pool process (see `ready`)
         self.events = UploadEvents()  # wakes the requests long-polling an upload's status
 
@@ -109,7 +112,7 @@ class GradingService:
         # one starts its sandbox worker and imports the grading stack as it starts
         return futures.ProcessPoolExecutor(
             max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
-            initializer=warm_process, initargs=(self.setup,))
+            initializer=warm_process, initargs=(self.setup, WAITING_JOB_UPLOADS))
 
     def _warm_pool(self) -> None:
         """Start every grading process now rather than on the first uploads (a spawned pool
@@ -156,7 +159,7 @@ class GradingService:
     # -- the loop ----------------------------------------------------------------------------
 
     def _run(self) -> None:
-        inflight: dict[futures.Future, store.Upload] = {}
+        inflight: dict[futures.Future, list[store.Upload]] = {}
         while not self._stop.is_set():
             try:
                 self._step(inflight)
@@ -164,17 +167,17 @@ class GradingService:
                 log.exception("grading queue: retrying in 1 s")
                 self._stop.wait(1.0)
 
-    def _step(self, inflight: dict[futures.Future, store.Upload]) -> None:
+    def _step(self, inflight: dict[futures.Future, list[store.Upload]]) -> None:
         """Claim while fewer than QUEUED_PER_PROCESS jobs per process are handed over, then
         record what finished (0.2 s at most)."""
         while len(inflight) < QUEUED_PER_PROCESS * self.jobs:
-            claimed = store.claim_next(self.book, {u.student for u in inflight.values()})
-            if claimed is None:
+            size = WAITING_JOB_UPLOADS if len(inflight) >= self.jobs else 1
+            group = self._claim(size, {u.student for group in inflight.values() for u in group})
+            if not group:
                 break
-            self.events.changed(claimed.id)
-            future = self._submit(claimed)
+            future, graded = self._submit(group)
             if future is not None:
-                inflight[future] = claimed
+                inflight[future] = graded
         if not inflight:
             self._wake.wait(timeout=1.0)
             self._wake.clear()
@@ -183,22 +186,37 @@ class GradingService:
         for future in done:
             self._record(inflight.pop(future), future)
         now = time.monotonic()
-        overdue = [f for f in inflight if now - self._sent.get(f, now) > self.deadline_s]
+        overdue = [f for f in inflight if now > self._sent.get(f, now)]
         if overdue:
             self._abandon(inflight, overdue)
 
-    def _abandon(self, inflight: dict[futures.Future, store.Upload], overdue: list[futures.Future]) -> None:
+    def _claim(self, size: int, busy: set[str]) -> list[store.Upload]:
+        """Up to `size` queued uploads of different students, none of them in `busy`."""
+        group: list[store.Upload] = []
+        while len(group) < size:
+            claimed = store.claim_next(self.book, busy | {u.student for u in group})
+            if claimed is None:
+                break
+            self.events.changed(claimed.id)
+            group.append(claimed)
+        return group
+
+    def _abandon(self, inflight: dict[futures.Future, list[store.Upload]],
+                 overdue: list[futures.Future]) -> None:
         """Stuck jobs: their uploads are errors; the pool's processes are killed and replaced,
         and the other uploads they held go back to the queue (no one else pays)."""
         for future in overdue:
-            upload = inflight.pop(future)
             self._sent.pop(future, None)
-            self._error(upload, f"grading took longer than {self.deadline_s:g} s and was stopped",
-                        self._digests.pop(upload.id, None))
+            group = inflight.pop(future)
+            each = " for each of its uploads" if len(group) > 1 else ""
+            for upload in group:
+                self._error(upload, f"grading took longer than {self.deadline_s:g} s{each} and was stopped",
+                            self._digests.pop(upload.id, None))
         if self._dask is not None:
             return  # a cluster task cannot be killed from here: it runs on, unrecorded
-        store.requeue(self.book, upload_ids=[u.id for u in inflight.values()], claimed=True)
-        for upload in inflight.values():
+        waiting = [upload for group in inflight.values() for upload in group]
+        store.requeue(self.book, upload_ids=[u.id for u in waiting], claimed=True)
+        for upload in waiting:
             self.events.changed(upload.id)
         inflight.clear()
         self._sent.clear()
@@ -214,43 +232,54 @@ class GradingService:
             return dataclasses.replace(prepared, path=folder / upload.filename)
         return read_upload(folder, upload.filename, store.content(self.book, upload.id))
 
-    def _submit(self, upload: store.Upload) -> futures.Future | None:
+    def _submit(self, group: list[store.Upload]) -> tuple[futures.Future | None, list[store.Upload]]:
+        """Hand `group` over as one job: (its future, the uploads in it), or (None, []) when
+        none of them could be read."""
+        entries, graded = [], []
+        for upload in group:
+            try:
+                submission = self._read(upload)
+            except SubmissionError as exc:  # the intake at upload time passed: a changed rule
+                self._error(upload, str(exc), None)
+                continue
+            self._digests[upload.id] = submission.digest
+            entries.append((submission, upload.student))
+            graded.append(upload)
+        if not entries:
+            return None, []
         try:
-            submission = self._read(upload)
-        except SubmissionError as exc:  # the intake at upload time passed: a changed rule
-            self._error(upload, str(exc), None)
-            return None
-        self._digests[upload.id] = submission.digest
-        try:
-            future = self._executor.submit(grade_group_job, [(submission, upload.student)],
-                                           secrets.randbits(31), self.setup)
-            self._sent[future] = time.monotonic()
-            return future
+            future = self._executor.submit(grade_group_job, entries, secrets.randbits(31), self.setup,
+                                           one_after_another=True)
         except (RuntimeError, futures.process.BrokenProcessPool):
-            # A pool that cannot take work: a fresh one, and the upload back in the queue.
-            store.requeue(self.book, upload_ids=[upload.id], claimed=True)
-            self.events.changed(upload.id)
+            # A pool that cannot take work: a fresh one, and the uploads back in the queue.
+            store.requeue(self.book, upload_ids=[u.id for u in graded], claimed=True)
+            for upload in graded:
+                self.events.changed(upload.id)
             self._replace_pool()
             raise
+        # each upload may take one grade's deadline: the group's are graded one after the other
+        self._sent[future] = time.monotonic() + self.deadline_s * len(graded)
+        return future, graded
 
-    def _record(self, upload: store.Upload, future: futures.Future) -> None:
+    def _record(self, group: list[store.Upload], future: futures.Future) -> None:
         self._sent.pop(future, None)
-        shutil.rmtree(self._scratch / str(upload.id), ignore_errors=True)
-        digest = self._digests.pop(upload.id, None)
         try:
-            [(status, payload)] = future.result()
+            outcomes = future.result()
         except Exception as exc:  # noqa: BLE001 - a lost pool process or cluster task
-            status, payload = "error", f"grading process lost: {type(exc).__name__}: {exc}"
+            outcomes = [("error", f"grading process lost: {type(exc).__name__}: {exc}")] * len(group)
             if isinstance(exc, futures.process.BrokenProcessPool):
                 self._replace_pool()  # a broken pool refuses every later job
-        if status == "ok":
-            self.book.record(payload, fingerprint=self.fingerprint)
-            row = self.book.submission_id(upload.student, payload.digest, __version__)
-            store.finish(self.book, upload.id, "graded", row)
-            self.events.changed(upload.id)
-        else:
-            message = payload if status == "error" else f"grading is unavailable on the server: {payload}"
-            self._error(upload, message, digest)
+        for upload, (status, payload) in zip(group, outcomes, strict=True):
+            shutil.rmtree(self._scratch / str(upload.id), ignore_errors=True)
+            digest = self._digests.pop(upload.id, None)
+            if status == "ok":
+                self.book.record(payload, fingerprint=self.fingerprint)
+                row = self.book.submission_id(upload.student, payload.digest, __version__)
+                store.finish(self.book, upload.id, "graded", row)
+                self.events.changed(upload.id)
+            else:
+                message = payload if status == "error" else f"grading is unavailable on the server: {payload}"
+                self._error(upload, message, digest)
 
     def _error(self, upload: store.Upload, message: str, digest: str | None) -> None:
         self.book.record_error(upload.student, digest or upload.sha256, __version__,

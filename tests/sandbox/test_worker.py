@@ -406,3 +406,10 @@ def test_a_later_submission_cannot_see_an_earlier_one(worker):
                                      "open('notes.txt', 'w').write(SECRET)\n"})
     worker.load_submission({"bpe": LOOKER})
     assert worker.call("bpe", "look", (str(REPO),))["cwd"] == ["bpe.py"]
+
+
+def test_the_child_inherits_a_frozen_heap_from_the_zygote(worker):
+    """The zygote freezes what it imported before it forks: the child's collections walk only
+    what the submission allocates (and copy none of the zygote's shared pages)."""
+    worker.load_submission({"m": "import gc\ndef frozen():\n    return gc.get_freeze_count()\n"})
+    assert worker.call("m", "frozen") > 10_000

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from autograder.config import load_config
 from autograder.gradebook import Gradebook
 from autograder.jobs import GradingSetup
+from autograder.server import store
 from autograder.server.app import Settings, create_app
 from autograder.server.grader import GradingService
 
@@ -157,6 +158,8 @@ def test_a_grading_process_is_warm_before_the_first_upload():
     script = (
         "from autograder import jobs\n"
         "jobs.warm_process(jobs.GradingSetup.from_path(None))\n"
+        "import gc\n"
+        "print(gc.get_freeze_count())\n"
         "print(len(jobs._PROCESS_STATE['cache']))\n"
         "for worker in jobs._PROCESS_STATE.get('workers', []):\n"
         "    worker.close()\n"
@@ -165,3 +168,37 @@ def test_a_grading_process_is_warm_before_the_first_upload():
                           cwd=Path(__file__).resolve().parents[2], timeout=300)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.split()[-1]) > 100, done.stdout  # every suite's cases called the reference
+    # what lives as long as the process is frozen: a grade's full collections skip it
+    assert int(done.stdout.split()[-2]) > 10_000, done.stdout
+
+
+def test_uploads_that_would_wait_are_graded_two_in_one_suite_run(tmp_path):
+    """One grading process and three queued uploads: the first is handed over alone, the next
+    two (which would wait anyway) as one job graded in one suite run. The pair shares its
+    inputs (one seed) and each upload still gets its own grade: the mistake loses points, the
+    reference next to it does not."""
+    import hashlib
+
+    uploads = {"carol": reference_zip(tmp_path / "c"), "dave": mistake_zip(tmp_path / "d", "attention.no_scale"),
+               "erin": reference_zip(tmp_path / "e")}
+    with Gradebook(tmp_path / "grades.sqlite") as book:
+        for student, data in uploads.items():  # queued before the service starts: a backlog
+            store.add_upload(book, student, "lab", "lab.zip", data, hashlib.sha256(data).hexdigest(), False)
+        service = GradingService(book, GradingSetup.from_path(None), jobs=1).start()
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                states = {u.student: u.status for u in store.uploads_of(book)}
+                if all(state in ("graded", "error") for state in states.values()):
+                    break
+                time.sleep(0.2)
+        finally:
+            service.stop()
+        assert states == dict.fromkeys(uploads, "graded"), states
+        rows = {row.student: row for row in book.latest()}
+    assert sorted(rows) == sorted(uploads)
+    order = sorted(rows, key=lambda student: rows[student].id)  # recorded in claim order
+    first, *pair = order
+    assert rows[pair[0]].seed == rows[pair[1]].seed != rows[first].seed, {s: r.seed for s, r in rows.items()}
+    assert rows["carol"].score == rows["carol"].max_score == rows["erin"].score
+    assert rows["dave"].score < rows["dave"].max_score
