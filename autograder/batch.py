@@ -23,7 +23,7 @@ from autograder import __version__
 from autograder.config import load_config
 from autograder.fingerprint import GradeFingerprint, config_digest
 from autograder.intake import Submission, SubmissionError, load_submission, student_id
-from autograder.jobs import GradingSetup, grade_group_job, init_process, job_entries
+from autograder.jobs import GradingSetup, grade_group_job, job_entries, pool_process_init
 from autograder.unreadable import unreadable_digest, unreadable_result
 
 SUBMISSION_SUFFIXES = (".py", ".ipynb", ".zip")
@@ -167,7 +167,7 @@ def _grade_locally(groups: list[list[BatchItem]], seed: int, setup: GradingSetup
     # spawn: a fresh interpreter per grading process (forking a process that imported torch is unsafe)
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(groups)), mp_context=context,
-                               initializer=init_process, initargs=(setup,))
+                               initializer=pool_process_init, initargs=(setup,))
     try:
         futures = {pool.submit(grade_group_job, job_entries(group), seed, setup): group
                    for group in groups}

@@ -60,6 +60,26 @@ def _config_file(setup: GradingSetup) -> Path:
     return files[key]
 
 
+def _die_with_parent() -> None:
+    """End this pool process with the process that started it (the server, `autograder batch`),
+    however that one ends. Killed, it would leave this one waiting forever on the pool's pipes,
+    which the sibling processes hold open, with its sandbox workers (~0.3 GB each)."""
+    import signal
+
+    from autograder.sandbox.child import PR_SET_PDEATHSIG, prctl
+
+    parent = os.getppid()
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it ended before the signal was asked for
+        os._exit(1)
+
+
+def pool_process_init(setup: GradingSetup) -> None:
+    """Initializer of `autograder batch`'s pool processes."""
+    _die_with_parent()
+    init_process(setup)
+
+
 def init_process(setup: GradingSetup) -> None:
     """Load the job's config and a reference cache in this process (pool initializer too)."""
     from autograder.refcache import ReferenceCache
@@ -86,6 +106,7 @@ def warm_process(setup: GradingSetup, workers: int = 1) -> None:
     as fast as the hundredth (a cold first grade costs about four warm ones in CPU). Never
     raises: a machine that cannot grade says so on the first job, where the upload records
     the reason."""
+    _die_with_parent()
     try:
         init_process(setup)
         from autograder.workers import worker_from_config
