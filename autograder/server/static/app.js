@@ -4,6 +4,9 @@
   "use strict";
   const csrf = () => (document.querySelector('input[name="csrf"]') || {}).value || "";
 
+  // Six significant digits, as the pages' server-side "%g": a live grade reads like a reloaded one.
+  const g = (x) => String(Number(Number(x).toPrecision(6)));
+
   function cell(row, text) { const td = document.createElement("td"); td.textContent = text; row.appendChild(td); return td; }
 
   function show(d) {
@@ -11,18 +14,18 @@
     if (row) {
       row.dataset.status = d.status;
       const st = row.querySelector(".status"); st.textContent = d.status; st.className = "status status-" + d.status;
-      if (d.score !== null) row.querySelector(".score").textContent = d.score + " / " + d.max_score;
+      if (d.score !== null) row.querySelector(".score").textContent = g(d.score) + " / " + g(d.max_score);
     }
     const one = document.getElementById("submission");
     if (one && String(one.dataset.id) === String(d.id)) {
       one.dataset.status = d.status;
       const st = document.getElementById("status"); st.textContent = d.status; st.className = "status status-" + d.status;
-      if (d.score !== null) document.getElementById("score").textContent = d.score + " / " + d.max_score;
+      if (d.score !== null) document.getElementById("score").textContent = g(d.score) + " / " + g(d.max_score);
       const body = document.querySelector("#tests tbody");
       body.textContent = "";
       for (const t of d.tests) {
         const tr = document.createElement("tr");
-        cell(tr, t.name); cell(tr, t.score + " / " + t.max_score);
+        cell(tr, t.name); cell(tr, g(t.score) + " / " + g(t.max_score));
         const pre = document.createElement("pre"); pre.textContent = t.output || ""; cell(tr, "").appendChild(pre);
         body.appendChild(tr);
       }
