@@ -141,18 +141,9 @@ class FanOut:
         except BaseException as exc:  # noqa: BLE001 - a case the grader could not prepare
             self._setup_failed(item, exc)
         else:
-            try:
-                hooks.pytest_runtest_call(item=item)  # graded cases catch their own failures
-            except _STOPS:
-                raise
-            except BaseException:  # noqa: BLE001 - an ungraded helper test: not part of the grade
-                pass
-        try:
-            hooks.pytest_runtest_teardown(item=item, nextitem=nextitem)
-        except _STOPS:
-            raise
-        except BaseException:  # noqa: BLE001 - a fixture's cleanup cannot change a grade
-            pass
+            # graded cases catch their own failures; an ungraded helper test's are not graded
+            _outcome_ignored(hooks.pytest_runtest_call, item=item)
+        _outcome_ignored(hooks.pytest_runtest_teardown, item=item, nextitem=nextitem)  # cleanup
         return True
 
     def _setup_failed(self, item: pytest.Item, exc: BaseException) -> None:
@@ -166,6 +157,16 @@ class FanOut:
 
 
 _STOPS = (KeyboardInterrupt, pytest.exit.Exception)  # end the run, as in pytest's own protocol
+
+
+def _outcome_ignored(hook, **kwargs) -> None:
+    """Run a runtest hook whose failure changes no grade; only a stop of the run goes on."""
+    try:
+        hook(**kwargs)
+    except _STOPS:
+        raise
+    except BaseException:  # noqa: BLE001 - see the docstring
+        pass
 
 
 def _run_case(body, args: dict, qualname: str, case_name: str, weight: float, judge: Any) -> CaseResult:

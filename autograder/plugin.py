@@ -104,9 +104,10 @@ def rng(seed: int) -> torch.Generator:
 
 
 class SessionFixtures:
-    """The session-scoped fixtures, as methods of one plugin object per run.
+    """The plugin's fixtures that need the run's config (the session-scoped ones, and `seed` and
+    `judge` per test), as methods of one plugin object per run.
 
-    They read the run's config from ``self`` instead of taking ``request``: pytest re-resolves
+    They read the config from ``self`` instead of taking ``request``: pytest re-resolves
     a cached fixture's arguments on every use, and each ``request`` costs a fresh fixture
     definition and an ``inspect.signature`` call, several per test across a grade's ~300 cases.
     """
