@@ -2,7 +2,7 @@
 
 Grades the reference solutions (written as a student hands them in) with two warm workers,
 alternating: one with grading.yaml's forbidden APIs (static check on the trusted side, named
-guards and the dispatch-mode operator fence in the worker), one with no forbidden APIs at all.
+guards and the ATen operator fence in the worker), one with no forbidden APIs at all.
 Prints the median wall time of each and the difference, all measured in this one run.
 
     python benchmarks/forbidden_fence.py [--runs 3]

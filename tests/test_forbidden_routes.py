@@ -88,6 +88,36 @@ ROUTES = {
         def run(q):
             return sys.modules["torch._C._nn"].scaled_dot_product_attention(q, q, q)
     """),
+    # an inference tensor in inference mode skips the refusing kernels' dispatch key: those
+    # calls are watched another way
+    "inference_mode": (SDPA, """
+        import torch
+        def run(q):
+            with torch.inference_mode():
+                t = q.clone()  # an inference tensor
+                return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(t, t, t)[0]
+    """),
+    "inference_mode_decorator": (SDPA, """
+        import torch
+        @torch.autograd.inference_mode()
+        def run(q):
+            t = q.clone()
+            return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(t, t, t)[0]
+    """),
+    "inference_mode_left_on": (SDPA, """
+        import torch
+        ON = torch.inference_mode()
+        ON.__enter__()  # kept on for every call (it ends when ON is collected)
+        def run(q):
+            assert torch.is_inference_mode_enabled()
+            return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, q, q)[0]
+    """),
+    "vmap": (SDPA, """
+        import torch
+        def run(q):
+            flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+            return torch.vmap(lambda t: flash(t, t, t)[0])(q)
+    """),
     "helper_in_another_module": (SDPA, None),  # attention.run calls masks.helper (below)
     "thread": ("starting a thread", """
         import threading
@@ -253,13 +283,32 @@ def test_runtime_fence_names_the_operator_and_leaves_honest_code(unchecked_worke
 
 def test_removing_the_fence_is_itself_refused(unchecked_worker):
     unchecked_worker.load_submission({"attention": src("""
+        import sys
+        import torch
+        def run(q):
+            # the project is open source: the worker's fence is there to be found
+            sys.modules["autograder.sandbox.child"].OP_FENCE._library._destroy()
+            return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, q, q)[0]
+    """)})
+    with pytest.raises(ForbiddenAPI, match="the forbidden-API fence was removed in attention.run "
+                                           r"\(the kernel refusing aten::\w+ was unregistered\)"):
+        unchecked_worker.call("attention", "run", (torch.randn(1, 2, 4, 8),))
+
+
+def test_popping_the_inference_mode_watch_is_itself_refused(unchecked_worker):
+    unchecked_worker.load_submission({"attention": src("""
         import torch
         from torch.utils import _python_dispatch as d
+        KEEP = []
         def run(q):
+            KEEP.append(torch.inference_mode())
+            KEEP[-1].__enter__()  # left on: the dispatch mode watches instead
             d._pop_mode()
-            return torch.ops.aten.scaled_dot_product_attention(q, q, q)
+            t = q.clone()  # an inference tensor: the refusing kernels do not see it
+            return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(t, t, t)[0]
     """)})
-    with pytest.raises(ForbiddenAPI, match="the forbidden-API fence was removed in attention.run"):
+    with pytest.raises(ForbiddenAPI, match="the forbidden-API fence was removed in attention.run "
+                                           r"\(dispatch modes changed during the call\)"):
         unchecked_worker.call("attention", "run", (torch.randn(1, 2, 4, 8),))
 
 
