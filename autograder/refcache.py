@@ -15,6 +15,9 @@ import torch
 from autograder.judge import IMMUTABLE_TYPES, clone_inputs
 
 
+_IMMUTABLE = frozenset(IMMUTABLE_TYPES)
+
+
 def _plain(value: Any, depth: int = 2) -> bool:
     """Whether `value` is made of IMMUTABLE_TYPES alone, in lists, tuples and dicts at most
     `depth` deep: then its repr is exact, and one digest update replaces one per item."""
@@ -24,9 +27,10 @@ def _plain(value: Any, depth: int = 2) -> bool:
     if depth == 0:
         return False
     if kind in (list, tuple):
-        return all(_plain(item, depth - 1) for item in value)
-    if kind is dict:
-        return all(type(key) in IMMUTABLE_TYPES and _plain(item, depth - 1) for key, item in value.items())
+        return (set(map(type, value)) <= _IMMUTABLE  # flat: token ids, words, a merge pair
+                or all(_plain(item, depth - 1) for item in value))
+    if kind is dict:  # vocabularies, merge ranks keyed by pairs
+        return all(_plain(key, depth - 1) and _plain(item, depth - 1) for key, item in value.items())
     return False
 
 

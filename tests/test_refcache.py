@@ -56,6 +56,8 @@ def test_fingerprints_tell_apart_inputs_that_differ_only_in_structure_or_type():
         {1: b"a"}, {1: "a"}, {"1": b"a"}, {1: b"a", 2: b"b"}, {2: b"b", 1: b"a"},  # vocabularies
         [torch.tensor([1, 2])], [torch.tensor([1.0, 2.0])], [torch.tensor([[1, 2]])],  # tensors inside
         [{1: (2, 3)}], [{1: [2, 3]}], 1, 1.0, True, "1", b"1", None,
+        {(1, 2): 0}, {(1, 2): 1}, {(2, 1): 0}, {(1, 2): 0, (3, 4): 1}, {(3, 4): 1, (1, 2): 0},  # merges
+        (1, True), (1, 1), (1, 1.0), ("a", "b"), ("a b",), ["a", "b"],  # flat sequences
     ]
     prints = [fingerprint(value) for value in distinct]
     assert len(set(prints)) == len(distinct)

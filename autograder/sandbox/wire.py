@@ -71,6 +71,32 @@ class RefusedType(WireError):
 
 
 _PLAIN_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)  # Parameter arrives as a plain tensor
+# Items a flat list or tuple may hold to be sent as one JSON array without a call per item
+# (token ids, words, merge pairs: most of what crosses). Floats are left out on the way out:
+# each must be checked for NaN and infinities, which JSON cannot hold.
+_AS_IS_OUT = frozenset({type(None), bool, int, str})
+_AS_IS_IN = _AS_IS_OUT | {float}
+
+
+def _as_is(items, kinds: frozenset, depth: int, count: list, limits: Limits) -> bool:
+    """Whether `items` can cross as they are: only `kinds`, strings within the limit, and
+    room for them in the message (counted here, as one call per item would count them)."""
+    present = set(map(type, items))
+    if depth >= limits.max_depth or not present <= kinds:
+        return False
+    if str in present:
+        strings = items if len(present) == 1 else [v for v in items if type(v) is str]
+        if max(map(len, strings)) > limits.max_str_len:
+            return False  # the item-by-item path names the string
+    _count(count, len(items), limits)
+    return True
+
+
+def _count(count: list, more: int, limits: Limits) -> None:
+    """Add `more` values to a message's running `count`; past the limit it is refused."""
+    count[0] += more
+    if count[0] > limits.max_items:
+        raise WireError(f"more than {limits.max_items} values in one message")
 
 
 def _tinylm_class():
@@ -158,9 +184,7 @@ def encode_value(obj, limits: Limits = DEFAULT_LIMITS):
         return name
 
     def enc(x, depth: int, path: tuple):
-        count[0] += 1
-        if count[0] > limits.max_items:
-            raise WireError(f"more than {limits.max_items} values in one message")
+        _count(count, 1, limits)
         if depth > limits.max_depth:
             raise WireError(f"nesting deeper than {limits.max_depth} levels{_where(path)}")
         t = type(x)
@@ -186,8 +210,12 @@ def encode_value(obj, limits: Limits = DEFAULT_LIMITS):
                 node["grad"] = True
             return node
         if t is list:
+            if _as_is(x, _AS_IS_OUT, depth, count, limits):
+                return list(x)
             return [enc(v, depth + 1, (path, i)) for i, v in enumerate(x)]
         if t is tuple or t is torch.Size:
+            if _as_is(x, _AS_IS_OUT, depth, count, limits):
+                return {"$tuple": list(x)}
             return {"$tuple": [enc(v, depth + 1, (path, i)) for i, v in enumerate(x)]}
         if t is dict:
             return {"$dict": [[enc(k, depth + 1, (path, ("key", k))),
@@ -251,9 +279,7 @@ def decode_value(jsonable, tensors: dict, limits: Limits = DEFAULT_LIMITS, *,
         return t
 
     def dec(x, depth: int):
-        count[0] += 1
-        if count[0] > limits.max_items:
-            raise WireError(f"more than {limits.max_items} values in one message")
+        _count(count, 1, limits)
         if depth > limits.max_depth:
             raise WireError(f"nesting deeper than {limits.max_depth} levels")
         t = type(x)
@@ -264,6 +290,8 @@ def decode_value(jsonable, tensors: dict, limits: Limits = DEFAULT_LIMITS, *,
                 raise WireError(f"a string of {len(x)} characters (limit {limits.max_str_len})")
             return x
         if t is list:
+            if _as_is(x, _AS_IS_IN, depth, count, limits):
+                return x  # parsed from this message's JSON: no one else holds it
             return [dec(v, depth + 1) for v in x]
         if t is not dict or len(x) == 0:
             raise WireError(f"unexpected JSON value of type {t.__name__}")
@@ -272,6 +300,8 @@ def decode_value(jsonable, tensors: dict, limits: Limits = DEFAULT_LIMITS, *,
         if tag == "$f" and len(x) == 1 and body in ("nan", "inf", "-inf"):
             return float(body)
         if tag == "$tuple" and len(x) == 1 and type(body) is list:
+            if _as_is(body, _AS_IS_IN, depth, count, limits):
+                return tuple(body)
             return tuple(dec(v, depth + 1) for v in body)
         if tag == "$dict" and len(x) == 1 and type(body) is list:
             out = {}

@@ -217,6 +217,27 @@ def test_item_and_string_bounds():
         encode_value("x" * 11, small)
 
 
+def test_flat_lists_and_tuples_keep_every_bound_on_both_sides():
+    """Flat sequences of ids and words cross as one JSON array; the bounds still hold for them."""
+    small = Limits(max_items=100, max_str_len=10, max_depth=3)
+    assert_same(through_frame([(1, "a", None, True), [2, 3], ()], small), [(1, "a", None, True), [2, 3], ()])
+    for value in ([0] * 150, (0,) * 150, [[0] * 60, [0] * 60]):  # items counted, not the arrays
+        with pytest.raises(WireError, match="more than 100 values"):
+            encode_value(value, small)
+        with pytest.raises(WireError, match="more than 100 values"):
+            decode_value(encode_value(value)[0], {}, small)
+    with pytest.raises(WireError, match=r"a string of 11 characters at \[1\]\[2\]"):
+        encode_value([[], ("a", "b", "x" * 11)], small)
+    with pytest.raises(WireError, match="string of 11 characters"):
+        decode_value({"$tuple": ["a", "x" * 11]}, {}, small)
+    at_the_depth_limit = [[[[1, 2]]]]  # the ints sit one level past max_depth
+    with pytest.raises(WireError, match="nesting"):
+        encode_value(at_the_depth_limit, small)
+    with pytest.raises(WireError, match="nesting"):
+        decode_value(encode_value(at_the_depth_limit)[0], {}, small)
+    assert encode_value([float("nan"), 1])[0] == [{"$f": "nan"}, 1]  # floats are checked one by one
+
+
 def test_oversize_frames_are_refused_before_buffering():
     reader = FrameReader(Limits(max_frame_bytes=1000))
     reader.feed(struct.pack(">Q", 10**12))  # claims a terabyte
