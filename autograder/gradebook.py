@@ -30,6 +30,7 @@ Worked example::
 """
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -441,16 +442,21 @@ class Gradebook:
                 for s, q, sc, m in scores]
         if not rows:
             return
-        statement = self.insert(Q)
-        statement = statement.on_conflict_do_update(
-            index_elements=["student", "quiz"],
-            set_={"score": statement.excluded.score, "max_score": statement.excluded.max_score,
-                  "scored_at": statement.excluded.scored_at})
+        statement = self._quiz_upsert
         if conn is not None:
             conn.execute(statement, rows)
             return
         with self.transaction() as own:
             own.execute(statement, rows)
+
+    @functools.cached_property
+    def _quiz_upsert(self) -> Any:
+        """The upsert of quiz scores, built once: each quiz post runs it (compiled once)."""
+        statement = self.insert(Q)
+        return statement.on_conflict_do_update(
+            index_elements=["student", "quiz"],
+            set_={"score": statement.excluded.score, "max_score": statement.excluded.max_score,
+                  "scored_at": statement.excluded.scored_at})
 
     def quiz_scores(self) -> list[QuizRow]:
         rows = self.query(sa.select(Q.c.student, Q.c.quiz, Q.c.score, Q.c.max_score, Q.c.scored_at)

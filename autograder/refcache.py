@@ -14,7 +14,6 @@ import torch
 
 from autograder.judge import IMMUTABLE_TYPES, clone_inputs
 
-
 _IMMUTABLE = frozenset(IMMUTABLE_TYPES)
 
 

@@ -149,6 +149,13 @@ def _dead_here(claimed_by: str | None, host: str) -> bool:
 # -- quiz attempts ------------------------------------------------------------------------------
 
 
+# Built once (a quiz post runs each): compiled once, see tokens._HOLDER_OF_DIGEST.
+_NEW_ATTEMPT = A.insert()
+_OWN_ATTEMPTS = (A.c.student == sa.bindparam("student"), A.c.quiz == sa.bindparam("quiz"))
+_SCORES_OF = sa.select(A.c.score).where(*_OWN_ATTEMPTS).order_by(A.c.id)
+_ATTEMPT_COUNT = sa.select(sa.func.count()).select_from(A).where(*_OWN_ATTEMPTS)
+
+
 def record_attempt(book: Gradebook, student: str, quiz: str, answers: dict[str, Any],
                    results: list[dict[str, Any]], score: float, max_score: float,
                    recorded: str) -> int:
@@ -156,19 +163,18 @@ def record_attempt(book: Gradebook, student: str, quiz: str, answers: dict[str, 
     (best or last attempt), in one transaction."""
     stamp = now_utc()
     with book.transaction() as conn:
-        attempt_id = conn.execute(A.insert().values(
-            student=student, quiz=quiz, answers=json.dumps(answers), results=json.dumps(results),
-            score=score, max_score=max_score, submitted_at=stamp)).inserted_primary_key[0]
-        scores = [r.score for r in conn.execute(sa.select(A.c.score).where(
-            A.c.student == student, A.c.quiz == quiz).order_by(A.c.id))]
+        attempt_id = conn.execute(_NEW_ATTEMPT, {
+            "student": student, "quiz": quiz, "answers": json.dumps(answers),
+            "results": json.dumps(results), "score": score, "max_score": max_score,
+            "submitted_at": stamp}).inserted_primary_key[0]
+        scores = [r.score for r in conn.execute(_SCORES_OF, {"student": student, "quiz": quiz})]
         counted = max(scores) if recorded == "best" else scores[-1]
         book.record_quizzes([(student, quiz, counted, max_score)], stamp, conn=conn)
     return attempt_id
 
 
 def attempt_count(book: Gradebook, student: str, quiz: str) -> int:
-    return book.query(sa.select(sa.func.count()).select_from(A).where(
-        A.c.student == student, A.c.quiz == quiz))[0][0]
+    return book.query(_ATTEMPT_COUNT, {"student": student, "quiz": quiz})[0][0]
 
 
 def attempts(book: Gradebook, student: str | None = None, quiz: str | None = None) -> list[dict[str, Any]]:
