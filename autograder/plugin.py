@@ -97,12 +97,6 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"autograder: impl={config.getoption('--impl')} seed={config.stash[SEED_KEY]}"
 
 
-@pytest.fixture
-def rng(seed: int) -> torch.Generator:
-    """A CPU torch.Generator seeded per test; draw inputs with it, then move them to `device`."""
-    return torch.Generator().manual_seed(seed)
-
-
 class SessionFixtures:
     """The plugin's fixtures that need the run's config (the session-scoped ones, and `seed` and
     `judge` per test), as methods of one plugin object per run.
@@ -115,6 +109,7 @@ class SessionFixtures:
     def __init__(self, config: pytest.Config):
         self.config = config
         self._test_seed = 0
+        self._values: dict[str, object] = {}
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -126,6 +121,12 @@ class SessionFixtures:
     def seed(self) -> int:
         """A per-test seed: the run's seed mixed with the test id (fresh inputs every run)."""
         return self._test_seed
+
+    @pytest.fixture
+    def rng(self) -> torch.Generator:
+        """A CPU torch.Generator seeded with `seed`; draw inputs with it, then move them to
+        `device`."""
+        return torch.Generator().manual_seed(self._test_seed)
 
     @pytest.fixture(scope="session")
     def device(self) -> torch.device:
@@ -141,9 +142,16 @@ class SessionFixtures:
             torch.backends.cudnn.allow_tf32 = False
         return torch.device(choice)
 
-    @pytest.fixture(scope="session")
-    def impl(self):
-        """The implementation under test: ``impl.<module>.<function>(...)``."""
+    def _value(self, name: str):
+        """The run's value of session fixture `name` (made by ``_make_<name>`` on first use).
+
+        `judge` reads them here: through pytest, every test would resolve each of them again.
+        """
+        if name not in self._values:
+            self._values[name] = getattr(self, f"_make_{name}")()
+        return self._values[name]
+
+    def _make_impl(self):
         stash = self.config.stash
         if IMPL_KEY not in stash:
             try:
@@ -152,13 +160,7 @@ class SessionFixtures:
                 raise pytest.UsageError(str(exc)) from None
         return stash[IMPL_KEY]
 
-    @pytest.fixture(scope="session")
-    def ref(self):
-        """The reference implementation (hidden suites only; never shipped to the worker).
-
-        In a batch (a ReferenceCache in the stash) every reference call is answered from the
-        cache after its first computation.
-        """
+    def _make_ref(self):
         reference = load_implementation("reference")
         cache = self.config.stash.get(CACHE_KEY, None)
         if cache is None:
@@ -167,10 +169,7 @@ class SessionFixtures:
 
         return CachedReference(reference, cache)
 
-    @pytest.fixture(scope="session")
-    def grading_config(self):
-        """The grader's typed grading.yaml from the stash, else ``--grading-config`` read once per
-        run (a plain `pytest` of the suites)."""
+    def _make_grading_config(self):
         config = self.config.stash.get(CONFIG_KEY, None)
         if config is None:
             from autograder.config import load_config
@@ -178,22 +177,50 @@ class SessionFixtures:
             config = load_config(self.config.getoption("--grading-config"))
         return config
 
-    @pytest.fixture(scope="session")
-    def tolerances(self, grading_config) -> dict:
-        """(atol, rtol) per dtype from grading.yaml (over checking.TOLERANCES)."""
-        return grading_config.tolerance_map()
+    def _make_tolerances(self) -> dict:
+        return self._value("grading_config").tolerance_map()
+
+    def _make_function_tolerances(self) -> dict:
+        return self._value("grading_config").function_tolerance_map()
 
     @pytest.fixture(scope="session")
-    def function_tolerances(self, grading_config) -> dict:
+    def impl(self):
+        """The implementation under test: ``impl.<module>.<function>(...)``."""
+        return self._value("impl")
+
+    @pytest.fixture(scope="session")
+    def ref(self):
+        """The reference implementation (hidden suites only; never shipped to the worker).
+
+        In a batch (a ReferenceCache in the stash) every reference call is answered from the
+        cache after its first computation.
+        """
+        return self._value("ref")
+
+    @pytest.fixture(scope="session")
+    def grading_config(self):
+        """The grader's typed grading.yaml from the stash, else ``--grading-config`` read once per
+        run (a plain `pytest` of the suites)."""
+        return self._value("grading_config")
+
+    @pytest.fixture(scope="session")
+    def tolerances(self) -> dict:
+        """(atol, rtol) per dtype from grading.yaml (over checking.TOLERANCES)."""
+        return self._value("tolerances")
+
+    @pytest.fixture(scope="session")
+    def function_tolerances(self) -> dict:
         """qualname -> dtype -> (atol, rtol): config.FUNCTION_TOLERANCE_DEFAULTS with grading.yaml's
         over them."""
-        return grading_config.function_tolerance_map()
+        return self._value("function_tolerances")
 
     @pytest.fixture
-    def judge(self, impl, ref, tolerances, function_tolerances) -> Judge:
-        """Compares impl with ref on the same inputs and diagnoses known mistakes."""
-        return Judge(impl, ref, tolerances=tolerances, cache=self.config.stash.get(CACHE_KEY, None),
-                     function_tolerances=function_tolerances)
+    def judge(self) -> Judge:
+        """Compares impl with ref on the same inputs and diagnoses known mistakes (one per test,
+        over the run's impl, ref and tolerances)."""
+        return Judge(self._value("impl"), self._value("ref"), tolerances=self._value("tolerances"),
+                     cache=self.config.stash.get(CACHE_KEY, None),
+                     function_tolerances=self._value("function_tolerances"))
 
 
 @pytest.hookimpl(wrapper=True)

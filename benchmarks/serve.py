@@ -179,9 +179,9 @@ def main() -> None:
         server, base, tokens = start_server(scratch, students, args.jobs)
         try:
             at_ready = cpu_seconds(server.pid)  # start-up and warm-up: not the class's load
-            started = time.perf_counter()
+            started, client_started = time.perf_counter(), time.process_time()
             uploads, quizzes = asyncio.run(load(base, tokens, zipped(folder), args.quiz_posts))
-            wall = time.perf_counter() - started
+            wall, client_cpu = time.perf_counter() - started, time.process_time() - client_started
             cpu = cpu_seconds(server.pid)
         finally:
             server.send_signal(signal.SIGTERM)
@@ -211,7 +211,8 @@ def main() -> None:
     load_cpu = {part: cpu[part] - at_ready[part] for part in cpu}
     print(f"CPU during the load: server process {load_cpu['server']:.1f} s, grading processes and "
           f"their sandboxes {load_cpu['grading']:.1f} s ({load_cpu['grading'] / args.students:.2f} s "
-          f"per upload); start-up and warm-up before it: {at_ready['server']:.1f} s and "
+          f"per upload), this load generator {client_cpu:.1f} s; the cores were busy "
+          f"{(sum(load_cpu.values()) + client_cpu) / (wall * (os.cpu_count() or 1)):.0%} of the time; start-up and warm-up before it: {at_ready['server']:.1f} s and "
           f"{at_ready['grading']:.1f} s")
     codes = sorted({code for code, _ in quizzes})
     print(f"{args.quiz_posts} simultaneous quiz posts: {len(answered)} answered 200 (status codes {codes}), "

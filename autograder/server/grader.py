@@ -7,9 +7,11 @@ One thread claims uploads (fairly across students, see `store.claim_next`) while
 process never idles while the next job is claimed and read), and records each result as
 it arrives: the gradebook row and the upload's status change in one commit each, so a SIGKILL
 at any point leaves the upload ``queued`` or ``grading`` (requeued on restart) and never two
-rows for one submission. A job that will wait anyway (every process already has one) takes up
-to `WAITING_JOB_UPLOADS` uploads, graded in one suite run one after the other: collection,
-fixtures and the reference's outputs are shared, about a tenth of a grade's CPU each.
+rows for one submission. A job that will wait anyway (every process already has one) takes
+`WAITING_JOB_UPLOADS` uploads while the queue holds that many for every process, graded in one
+suite run one after the other: collection, fixtures and the reference's outputs are shared,
+about a tenth of a grade's CPU each. The queue's last uploads go alone, so that no process
+idles at the end of a burst while another grades a group.
 """
 from __future__ import annotations
 
@@ -171,7 +173,7 @@ class GradingService:
         """Claim while fewer than QUEUED_PER_PROCESS jobs per process are handed over, then
         record what finished (0.2 s at most)."""
         while len(inflight) < QUEUED_PER_PROCESS * self.jobs:
-            size = WAITING_JOB_UPLOADS if len(inflight) >= self.jobs else 1
+            size = self._job_size(len(inflight))
             group = self._claim(size, {u.student for group in inflight.values() for u in group})
             if not group:
                 break
@@ -189,6 +191,16 @@ class GradingService:
         overdue = [f for f in inflight if now > self._sent.get(f, now)]
         if overdue:
             self._abandon(inflight, overdue)
+
+    def _job_size(self, handed_over: int) -> int:
+        """Uploads in the next job: one while a process is free (it starts at once), else
+        WAITING_JOB_UPLOADS while the queue holds a job that size for every process. So the
+        queue's last uploads go as single jobs, and no process idles at the end while another
+        grades a whole group alone."""
+        if handed_over < self.jobs or WAITING_JOB_UPLOADS == 1:
+            return 1
+        enough = store.queued_total(self.book) >= WAITING_JOB_UPLOADS * self.jobs
+        return WAITING_JOB_UPLOADS if enough else 1
 
     def _claim(self, size: int, busy: set[str]) -> list[store.Upload]:
         """Up to `size` queued uploads of different students, none of them in `busy`."""

@@ -105,6 +105,14 @@ def claim_next(book: Gradebook, skip_students: set[str] = frozenset()) -> Upload
     return upload(book, pick.id)
 
 
+_QUEUED_TOTAL = sa.select(sa.func.count()).select_from(U).where(U.c.status == "queued")
+
+
+def queued_total(book: Gradebook) -> int:
+    """How many uploads wait in the queue (every student's)."""
+    return book.query(_QUEUED_TOTAL)[0][0]
+
+
 def finish(book: Gradebook, upload_id: int, status: str, submission_id: int | None,
            error: str | None = None) -> None:
     with book.transaction() as conn:

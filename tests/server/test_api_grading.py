@@ -202,3 +202,27 @@ def test_uploads_that_would_wait_are_graded_two_in_one_suite_run(tmp_path):
     assert rows[pair[0]].seed == rows[pair[1]].seed != rows[first].seed, {s: r.seed for s, r in rows.items()}
     assert rows["carol"].score == rows["carol"].max_score == rows["erin"].score
     assert rows["dave"].score < rows["dave"].max_score
+
+
+def test_the_last_uploads_of_a_burst_are_handed_over_alone(tmp_path):
+    """With two grading processes, a waiting job takes two uploads only while the queue holds
+    two for each process; the burst's last ones go alone, so neither process idles at the end
+    while the other grades a pair."""
+    import hashlib
+
+    with Gradebook(tmp_path / "grades.sqlite") as book:
+        service = GradingService(book, GradingSetup.from_path(None), jobs=2)  # not started
+        try:
+            def queue(n: int) -> None:
+                for k in range(n):
+                    data = f"upload {k} of {n}".encode()
+                    store.add_upload(book, f"s{n}-{k}", "lab", "lab.py", data,
+                                     hashlib.sha256(data).hexdigest(), False)
+
+            queue(4)
+            assert service._job_size(handed_over=1) == 1  # a process is free: it starts now
+            assert service._job_size(handed_over=2) == 2  # four queued: a pair for each process
+            store.claim_next(book)
+            assert service._job_size(handed_over=2) == 1  # three left: the tail goes alone
+        finally:
+            service.stop()
