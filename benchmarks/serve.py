@@ -212,7 +212,8 @@ def main() -> None:
     print(f"CPU during the load: server process {load_cpu['server']:.1f} s, grading processes and "
           f"their sandboxes {load_cpu['grading']:.1f} s ({load_cpu['grading'] / args.students:.2f} s "
           f"per upload), this load generator {client_cpu:.1f} s; the cores were busy "
-          f"{(sum(load_cpu.values()) + client_cpu) / (wall * (os.cpu_count() or 1)):.0%} of the time; start-up and warm-up before it: {at_ready['server']:.1f} s and "
+          f"{(sum(load_cpu.values()) + client_cpu) / (wall * (os.cpu_count() or 1)):.0%} of the time; "
+          f"start-up and warm-up before it: {at_ready['server']:.1f} s and "
           f"{at_ready['grading']:.1f} s")
     codes = sorted({code for code, _ in quizzes})
     print(f"{args.quiz_posts} simultaneous quiz posts: {len(answered)} answered 200 (status codes {codes}), "

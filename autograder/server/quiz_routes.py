@@ -13,6 +13,7 @@ Questions are named by position (q1, q2, ...), never by bank id: an id such as
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -33,11 +34,20 @@ from quizzes.variants import Presented, present
 MAX_ANSWER_CHARS = 2_000  # one answer; formulas are bounded again by quizzes.formula
 
 
+BANKS_RECHECK_S = 1.0  # a bank edited on disk is served within this; no stat of each per request
+
+
 def banks(request: Request) -> dict[str, Bank]:
+    state = request.app.state
+    checked = getattr(state, "banks_checked", None)  # (time.monotonic() of the check, banks)
+    if checked is not None and time.monotonic() - checked[0] < BANKS_RECHECK_S:
+        return checked[1]
     try:
-        return load_banks(request.app.state.banks_dir)
+        loaded = load_banks(state.banks_dir)
     except BankError as exc:  # an instructor's broken bank: say which, as the loader does
         raise HTTPProblem(500, str(exc)) from None
+    state.banks_checked = (time.monotonic(), loaded)
+    return loaded
 
 
 def served_questions(request: Request, bank: Bank) -> list:

@@ -138,3 +138,28 @@ def test_maths_in_prompts_is_mathml_rendered_on_the_server(course):
         page = browser.get(f"/quiz/{TOPIC}").text
     assert "<math" in page and "<msqrt>" in page and "<msub>" in page
     assert r"$\sqrt{d_k}$" not in page and "cdn" not in page.lower()
+
+
+def test_a_bank_edited_on_disk_is_served_after_the_recheck_interval(tmp_path):
+    """The server looks at the bank files at most once per BANKS_RECHECK_S, not on every
+    request; an instructor's edit is served once that has passed."""
+    import shutil
+    import time
+
+    from course_helpers import BANKS
+
+    from autograder.server.quiz_routes import BANKS_RECHECK_S
+
+    banks = tmp_path / "banks"
+    shutil.copytree(BANKS, banks)
+    started, server = start_course(tmp_path / "grades.sqlite", course=Course(), grading=False, banks=banks)
+    try:
+        with started.client("alice") as alice:
+            assert alice.get(f"/api/quizzes/{TOPIC}").json()["title"] == "Tiny serve quiz"
+            bank = banks / "tiny.yaml"
+            bank.write_text(bank.read_text(encoding="utf-8").replace(
+                "title: Tiny serve quiz", "title: Tiny quiz, edited"), encoding="utf-8")
+            time.sleep(BANKS_RECHECK_S + 0.2)
+            assert alice.get(f"/api/quizzes/{TOPIC}").json()["title"] == "Tiny quiz, edited"
+    finally:
+        stop_course(started, server)
