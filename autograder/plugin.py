@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import cached_property
 
 import pytest
 import torch
@@ -109,7 +110,6 @@ class SessionFixtures:
     def __init__(self, config: pytest.Config):
         self.config = config
         self._test_seed = 0
-        self._values: dict[str, object] = {}
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -142,16 +142,11 @@ class SessionFixtures:
             torch.backends.cudnn.allow_tf32 = False
         return torch.device(choice)
 
-    def _value(self, name: str):
-        """The run's value of session fixture `name` (made by ``_make_<name>`` on first use).
+    # The session fixtures' values, made once per run. `judge` reads them here: through pytest,
+    # every test would resolve each of them again.
 
-        `judge` reads them here: through pytest, every test would resolve each of them again.
-        """
-        if name not in self._values:
-            self._values[name] = getattr(self, f"_make_{name}")()
-        return self._values[name]
-
-    def _make_impl(self):
+    @cached_property
+    def _impl(self):
         stash = self.config.stash
         if IMPL_KEY not in stash:
             try:
@@ -160,7 +155,8 @@ class SessionFixtures:
                 raise pytest.UsageError(str(exc)) from None
         return stash[IMPL_KEY]
 
-    def _make_ref(self):
+    @cached_property
+    def _ref(self):
         reference = load_implementation("reference")
         cache = self.config.stash.get(CACHE_KEY, None)
         if cache is None:
@@ -169,7 +165,8 @@ class SessionFixtures:
 
         return CachedReference(reference, cache)
 
-    def _make_grading_config(self):
+    @cached_property
+    def _grading_config(self):
         config = self.config.stash.get(CONFIG_KEY, None)
         if config is None:
             from autograder.config import load_config
@@ -177,16 +174,18 @@ class SessionFixtures:
             config = load_config(self.config.getoption("--grading-config"))
         return config
 
-    def _make_tolerances(self) -> dict:
-        return self._value("grading_config").tolerance_map()
+    @cached_property
+    def _tolerances(self) -> dict:
+        return self._grading_config.tolerance_map()
 
-    def _make_function_tolerances(self) -> dict:
-        return self._value("grading_config").function_tolerance_map()
+    @cached_property
+    def _function_tolerances(self) -> dict:
+        return self._grading_config.function_tolerance_map()
 
     @pytest.fixture(scope="session")
     def impl(self):
         """The implementation under test: ``impl.<module>.<function>(...)``."""
-        return self._value("impl")
+        return self._impl
 
     @pytest.fixture(scope="session")
     def ref(self):
@@ -195,32 +194,32 @@ class SessionFixtures:
         In a batch (a ReferenceCache in the stash) every reference call is answered from the
         cache after its first computation.
         """
-        return self._value("ref")
+        return self._ref
 
     @pytest.fixture(scope="session")
     def grading_config(self):
         """The grader's typed grading.yaml from the stash, else ``--grading-config`` read once per
         run (a plain `pytest` of the suites)."""
-        return self._value("grading_config")
+        return self._grading_config
 
     @pytest.fixture(scope="session")
     def tolerances(self) -> dict:
         """(atol, rtol) per dtype from grading.yaml (over checking.TOLERANCES)."""
-        return self._value("tolerances")
+        return self._tolerances
 
     @pytest.fixture(scope="session")
     def function_tolerances(self) -> dict:
         """qualname -> dtype -> (atol, rtol): config.FUNCTION_TOLERANCE_DEFAULTS with grading.yaml's
         over them."""
-        return self._value("function_tolerances")
+        return self._function_tolerances
 
     @pytest.fixture
     def judge(self) -> Judge:
         """Compares impl with ref on the same inputs and diagnoses known mistakes (one per test,
         over the run's impl, ref and tolerances)."""
-        return Judge(self._value("impl"), self._value("ref"), tolerances=self._value("tolerances"),
+        return Judge(self._impl, self._ref, tolerances=self._tolerances,
                      cache=self.config.stash.get(CACHE_KEY, None),
-                     function_tolerances=self._value("function_tolerances"))
+                     function_tolerances=self._function_tolerances)
 
 
 @pytest.hookimpl(wrapper=True)

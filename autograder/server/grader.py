@@ -197,7 +197,7 @@ class GradingService:
         WAITING_JOB_UPLOADS while the queue holds a job that size for every process. So the
         queue's last uploads go as single jobs, and no process idles at the end while another
         grades a whole group alone."""
-        if handed_over < self.jobs or WAITING_JOB_UPLOADS == 1:
+        if handed_over < self.jobs:
             return 1
         enough = store.queued_total(self.book) >= WAITING_JOB_UPLOADS * self.jobs
         return WAITING_JOB_UPLOADS if enough else 1
